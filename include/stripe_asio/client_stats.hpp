@@ -1,0 +1,30 @@
+#ifndef STRIPE_ASIO_CLIENT_STATS_HPP
+#define STRIPE_ASIO_CLIENT_STATS_HPP
+
+#include <cstdint>
+
+namespace stripe_asio {
+
+/// Counters of a client since it was made; a snapshot, readable from any thread at any time.
+struct client_stats {
+    std::uint64_t calls_started = 0;
+    std::uint64_t calls_succeeded = 0;
+    std::uint64_t calls_failed = 0;
+    std::uint64_t attempts = 0;
+    std::uint64_t retries = 0;               ///< backoff retries (not counting stale resends)
+    std::uint64_t stale_resends = 0;         ///< requests resent because a reused connection was dead
+    std::uint64_t connections_opened = 0;    ///< TCP + TLS established
+    std::uint64_t connections_closed = 0;
+    std::uint64_t connect_failures = 0;
+    std::uint64_t tls_full_handshakes = 0;
+    std::uint64_t tls_resumed_handshakes = 0;
+    std::uint64_t connection_reuses = 0;     ///< requests sent on an already used connection
+    std::uint64_t calls_in_flight = 0;
+    std::uint64_t waiters = 0;               ///< calls waiting for a connection now
+    std::uint64_t idle_connections = 0;
+    std::uint64_t open_connections = 0;
+};
+
+} // namespace stripe_asio
+
+#endif

@@ -1,0 +1,60 @@
+#ifndef STRIPE_ASIO_CONFIG_HPP
+#define STRIPE_ASIO_CONFIG_HPP
+
+#include <stripe_asio/detail/decl.hpp>
+#include <stripe_asio/retry_config.hpp>
+#include <stripe_asio/version.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace stripe_asio {
+
+/// Everything a client needs, validated when the client is made (see `validate`).
+struct config {
+    /// Secret or restricted key (sk_..., rk_...). Required. Never logged or put in errors.
+    std::string api_key;
+    /// https://host[:port][/prefix]. Only https is accepted.
+    std::string base_url = "https://api.stripe.com";
+    /// Sent as `Stripe-Version` on every request.
+    std::string stripe_version = default_stripe_version;
+    /// PEM file of the CAs to trust instead of the system's trust store.
+    std::string ca_file;
+    /// PEM text of the CAs to trust (added to ca_file or replacing the system store).
+    std::string ca_pem;
+
+    /// One attempt: connect, TLS handshake, write and read together. SDKs use 80 s.
+    std::chrono::milliseconds attempt_timeout{80'000};
+    /// The whole call, retries and backoff included. 0: no limit beyond the attempts'.
+    std::chrono::milliseconds call_timeout{0};
+
+    /// Keep-alive TLS connections open at once.
+    std::size_t max_connections = 16;
+    /// Calls that may wait for a connection when all are busy; past it a call fails with
+    /// errc::too_many_pending at once.
+    std::size_t max_pending = 100'000;
+    /// Largest accepted response body; a larger one fails with errc::response_too_large.
+    std::size_t max_response_bytes = 1024 * 1024;
+
+    retry_config retry;
+
+    /// Serialise the client's work on a strand so it can be shared by many threads. false saves
+    /// the strand when only one thread runs the executor.
+    bool thread_safe = true;
+
+    /// STRIPE_API_KEY, STRIPE_API_BASE and STRIPE_CA_FILE from the environment, defaults otherwise.
+    STRIPE_ASIO_DECL static config from_env();
+
+    /// Throws error_with_diagnostics (errc::missing_api_key, errc::invalid_api_key_format or
+    /// errc::invalid_config, with the reason in the message) when a field is wrong.
+    STRIPE_ASIO_DECL void validate() const;
+};
+
+} // namespace stripe_asio
+
+#ifdef STRIPE_ASIO_HEADER_ONLY
+#include <stripe_asio/impl/config.ipp>
+#endif
+
+#endif

@@ -1,0 +1,769 @@
+// The client's engine: one coroutine per call, on the client's executor (a strand when
+// config::thread_safe), which validates, builds the request once, then runs attempts over pooled
+// connections with retries, backoff, deadlines and cancellation. Decisions come from the sans-io
+// pieces (pool_state, retry_state); this file does only the I/O around them.
+#ifndef STRIPE_ASIO_IMPL_CLIENT_IPP
+#define STRIPE_ASIO_IMPL_CLIENT_IPP
+
+#include <stripe_asio/client.hpp>
+#include <stripe_asio/detail/base_url.hpp>
+#include <stripe_asio/detail/connection.hpp>
+#include <stripe_asio/detail/form_encoding.hpp>
+#include <stripe_asio/detail/http_request.hpp>
+#include <stripe_asio/detail/pool_state.hpp>
+#include <stripe_asio/detail/response_parsing.hpp>
+#include <stripe_asio/detail/retry_policy.hpp>
+#include <stripe_asio/detail/uuid.hpp>
+#include <stripe_asio/detail/validation.hpp>
+#include <stripe_asio/impl/config.ipp>
+#include <stripe_asio/impl/diagnostics.ipp>
+#include <stripe_asio/impl/error.ipp>
+#include <stripe_asio/impl/response_parsing.ipp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/core/error.hpp>
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <atomic>
+#include <random>
+
+namespace stripe_asio::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using asio::awaitable;
+using asio::ip::tcp;
+
+inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+/// A connection that sat idle this long is checked for a close by the server before reuse.
+inline constexpr std::chrono::milliseconds liveness_check_after{250};
+inline constexpr std::size_t max_response_header_bytes = 16 * 1024;
+
+struct stat_counters {
+    std::atomic<std::uint64_t> calls_started{0}, calls_succeeded{0}, calls_failed{0}, attempts{0}, retries{0},
+        stale_resends{0}, connections_opened{0}, connections_closed{0}, connect_failures{0}, tls_full{0},
+        tls_resumed{0}, reuses{0}, in_flight{0}, waiters{0}, idle{0}, open{0};
+};
+
+inline void bump(std::atomic<std::uint64_t>& c, std::int64_t by = 1) noexcept {
+    c.fetch_add(static_cast<std::uint64_t>(by), std::memory_order_relaxed);
+}
+
+/// One call, as the engine sees it. Lives in the call's coroutine frame.
+struct call_context {
+    explicit call_context(const asio::any_io_executor& ex) : timer(ex) {}
+
+    std::string request;        ///< the bytes sent on every attempt
+    fixed_string<255> idempotency_key;
+    clock_type::time_point deadline = clock_type::time_point::max();
+    std::chrono::milliseconds attempt_timeout{};
+    unsigned max_retries = 0;
+    asio::steady_timer timer;   ///< waits for a connection, and for backoff
+    call_context* prev = nullptr; ///< in the client's list of live calls, for shutdown
+    call_context* next = nullptr;
+
+    // The outcome of the last attempt.
+    unsigned status = 0;
+    std::string body;
+    fixed_string<64> request_id;
+    std::optional<bool> should_retry;
+    bool replayed = false;
+    bool stale_resent = false;
+};
+
+using pool_type = pool_state<connection>;
+
+struct call_waiter : pool_type::waiter {
+    asio::steady_timer* timer = nullptr;
+};
+
+class client_impl {
+public:
+    client_impl(asio::any_io_executor user, config c, base_url_parts parts)
+        : cfg(std::move(c)), url(std::move(parts)), user_ex(std::move(user)),
+          ex(cfg.thread_safe ? asio::any_io_executor(asio::make_strand(user_ex)) : user_ex),
+          tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
+          jitter(std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)) {
+        fixed_headers = make_fixed_headers(url.host_header, cfg.api_key, cfg.stripe_version, version);
+        boost::system::error_code not_ip;
+        asio::ip::make_address(url.host, not_ip);
+        host_is_ip = !not_ip;
+        setup_tls();
+    }
+
+    ~client_impl() {
+        if (session) SSL_SESSION_free(session);
+    }
+
+    config cfg;
+    base_url_parts url;
+    bool host_is_ip = false;
+    std::string fixed_headers;
+    asio::any_io_executor user_ex;
+    asio::any_io_executor ex; ///< where every call and every socket of the client runs
+    ssl::context tls;
+    pool_type pool;
+    std::vector<std::unique_ptr<connection>> connections;
+    call_context* calls = nullptr;
+    jitter_source jitter;
+    bool shut_down = false;
+    stat_counters counters;
+    SSL_SESSION* session = nullptr; ///< the latest session the server gave, for resumption
+
+    void setup_tls() {
+        SSL_CTX* ctx = tls.native_handle();
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        tls.set_verify_mode(ssl::verify_peer);
+        boost::system::error_code ec;
+        if (cfg.ca_file.empty() && cfg.ca_pem.empty()) {
+            tls.set_default_verify_paths(ec);
+            if (ec) fail_config("cannot load the system trust store: " + ec.message());
+        }
+        if (!cfg.ca_file.empty()) {
+            tls.load_verify_file(cfg.ca_file, ec);
+            if (ec) fail_config("config.ca_file: cannot load " + cfg.ca_file + ": " + ec.message());
+        }
+        if (!cfg.ca_pem.empty()) {
+            tls.add_certificate_authority(asio::buffer(cfg.ca_pem), ec);
+            if (ec) fail_config("config.ca_pem: not a PEM certificate: " + ec.message());
+        }
+        // Keep the newest session the server hands out, so reconnects resume instead of doing a
+        // full handshake (TLS 1.3 tickets arrive after the handshake, hence the callback).
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_set_app_data(ctx, this);
+        SSL_CTX_sess_set_new_cb(ctx, [](SSL* ssl, SSL_SESSION* s) -> int {
+            auto* self = static_cast<client_impl*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+            if (self->session) SSL_SESSION_free(self->session);
+            self->session = s;
+            return 1; // we own it now
+        });
+    }
+
+    [[noreturn]] static void fail_config(std::string why) {
+        diagnostics diag;
+        diag.detail = std::move(why);
+        throw error_with_diagnostics(errc::invalid_config, std::move(diag));
+    }
+
+    void link(call_context& c) noexcept {
+        c.next = calls;
+        if (calls) calls->prev = &c;
+        calls = &c;
+    }
+    void unlink(call_context& c) noexcept {
+        (c.prev ? c.prev->next : calls) = c.next;
+        if (c.next) c.next->prev = c.prev;
+        c.prev = c.next = nullptr;
+    }
+
+    connection& add_connection() {
+        connections.push_back(std::make_unique<connection>(ex, tls));
+        return *connections.back();
+    }
+
+    void destroy(connection* c) noexcept {
+        c->close();
+        auto it = std::find_if(connections.begin(), connections.end(), [c](auto& p) { return p.get() == c; });
+        if (it != connections.end()) connections.erase(it);
+    }
+
+    /// Gives a slot back: `reusable` when the connection may serve again, else null (closed).
+    void release(connection* reusable) noexcept {
+        if (reusable && shut_down) {
+            destroy(reusable);
+            bump(counters.connections_closed);
+            bump(counters.open, -1);
+            reusable = nullptr;
+        }
+        if (reusable) reusable->idle_since = clock_type::now();
+        if (auto* w = static_cast<call_waiter*>(pool.release(reusable))) {
+            bump(counters.waiters, -1);
+            w->timer->cancel(); // wakes it; it finds `granted` set
+        } else if (reusable) {
+            bump(counters.idle);
+        }
+    }
+
+    /// Closes a connection that was in use and frees its slot.
+    void discard(connection* c) noexcept {
+        destroy(c);
+        bump(counters.connections_closed);
+        bump(counters.open, -1);
+        release(nullptr);
+    }
+
+    void shutdown() {
+        if (shut_down) return;
+        shut_down = true;
+        // Idle connections go now; those in use are closed, which fails their pending I/O, and
+        // their calls give the slots back.
+        for (connection* idle : std::vector<connection*>(pool.idle())) {
+            pool.evict_idle(idle);
+            destroy(idle);
+            bump(counters.idle, -1);
+            bump(counters.connections_closed);
+            bump(counters.open, -1);
+        }
+        for (auto& c : connections) c->close();
+        for (call_context* c = calls; c; c = c->next) c->timer.cancel();
+    }
+};
+
+inline bool cancelled(asio::cancellation_state st) noexcept { return st.cancelled() != asio::cancellation_type::none; }
+
+inline bool is_certificate_failure(const boost::system::error_code& ec) noexcept {
+    return ec.category() == asio::error::get_ssl_category() && ERR_GET_LIB(ec.value()) == ERR_LIB_SSL &&
+           ERR_GET_REASON(ec.value()) == SSL_R_CERTIFICATE_VERIFY_FAILED;
+}
+
+/// How one attempt went, before the retry rules look at it.
+struct attempt_report {
+    error_code ec;          ///< set when there is no usable response
+    std::string detail;     ///< the transport's own words
+    bool reused = false;
+    bool stale = false;     ///< failed on a reused connection before any response byte
+    bool certificate_failure = false;
+    bool unusable = false;  ///< something came back, but not a usable response
+};
+
+struct lease {
+    error_code ec;
+    connection* conn = nullptr; ///< a reused connection, or null: open one in the slot we hold
+};
+
+/// Waits for a connection or a slot, bounded by the call's deadline and cancellation.
+inline awaitable<lease> acquire(client_impl& c, call_context& call, bool fresh) {
+    if (c.shut_down) co_return lease{errc::client_shut_down};
+    auto r = c.pool.acquire(fresh);
+    switch (r.kind) {
+    case pool_type::acquire_kind::reuse: bump(c.counters.idle, -1); co_return lease{{}, r.connection};
+    case pool_type::acquire_kind::open: co_return lease{};
+    case pool_type::acquire_kind::replace:
+        bump(c.counters.idle, -1);
+        c.destroy(r.connection);
+        bump(c.counters.connections_closed);
+        bump(c.counters.open, -1);
+        co_return lease{};
+    case pool_type::acquire_kind::overflow: co_return lease{errc::too_many_pending};
+    case pool_type::acquire_kind::wait: break;
+    }
+    call_waiter w;
+    w.timer = &call.timer;
+    c.pool.enqueue(w);
+    bump(c.counters.waiters);
+    call.timer.expires_at(call.deadline);
+    co_await call.timer.async_wait(use_tuple);
+    bool was_cancelled = cancelled(co_await asio::this_coro::cancellation_state);
+    if (w.granted) {
+        if (was_cancelled || c.shut_down) {
+            c.release(w.connection); // pass it on to the next waiter
+            co_return lease{was_cancelled ? error_code(asio::error::operation_aborted) : error_code(errc::client_shut_down)};
+        }
+        if (fresh && w.connection) {
+            c.destroy(w.connection);
+            bump(c.counters.connections_closed);
+            bump(c.counters.open, -1);
+            co_return lease{};
+        }
+        co_return lease{{}, w.connection};
+    }
+    c.pool.remove(w);
+    bump(c.counters.waiters, -1);
+    if (was_cancelled) co_return lease{asio::error::operation_aborted};
+    if (c.shut_down) co_return lease{errc::client_shut_down};
+    co_return lease{errc::deadline_exceeded};
+}
+
+/// Maps a socket-level failure of an attempt to the library's error.
+inline error_code transport_error(const boost::system::error_code& ec, bool deadline_bound) {
+    if (ec == beast::error::timeout) return deadline_bound ? errc::deadline_exceeded : errc::attempt_timeout;
+    if (ec == http::error::body_limit || ec == http::error::header_limit) return errc::response_too_large;
+    if (is_certificate_failure(ec)) return errc::tls_verification_failed;
+    return errc::connection_error;
+}
+
+/// Resolve, connect, TLS handshake with the peer verified. Returns the failure, if any.
+inline awaitable<boost::system::error_code> open_connection(client_impl& c, connection& conn, std::string& detail) {
+    auto& tcp_layer = beast::get_lowest_layer(conn.stream);
+    tcp::resolver resolver(c.ex);
+    auto [rec, endpoints] = co_await resolver.async_resolve(c.url.host, c.url.port, use_tuple);
+    if (rec) {
+        detail = "resolving " + c.url.host + ": " + rec.message();
+        co_return rec;
+    }
+    if (c.shut_down) co_return asio::error::operation_aborted;
+    auto [cec, endpoint] = co_await tcp_layer.async_connect(endpoints, use_tuple);
+    if (cec) {
+        detail = "connecting to " + c.url.host_header + ": " + cec.message();
+        co_return cec;
+    }
+    boost::system::error_code ignored;
+    tcp_layer.socket().set_option(tcp::no_delay(true), ignored);
+
+    SSL* ssl = conn.stream.native_handle();
+    // Asio asks OpenSSL to free its buffers between records; keeping them saves three 16 KiB
+    // allocations per request at the cost of memory per idle connection.
+    SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (c.host_is_ip) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, c.url.host.c_str());
+    } else {
+        SSL_set_tlsext_host_name(ssl, c.url.host.c_str());
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        X509_VERIFY_PARAM_set1_host(param, c.url.host.c_str(), 0);
+    }
+    if (c.session) SSL_set_session(ssl, c.session);
+    if (c.shut_down) co_return asio::error::operation_aborted;
+    auto [hec] = co_await conn.stream.async_handshake(ssl::stream_base::client, use_tuple);
+    if (hec) {
+        long verify = SSL_get_verify_result(ssl);
+        if (verify != X509_V_OK) {
+            detail = std::string("TLS certificate verification failed: ") + X509_verify_cert_error_string(verify);
+            if (!is_certificate_failure(hec)) co_return boost::system::error_code(errc::tls_verification_failed);
+        } else {
+            detail = "TLS handshake: " + hec.message();
+        }
+        co_return hec;
+    }
+    bump(SSL_session_reused(ssl) ? c.counters.tls_resumed : c.counters.tls_full);
+    co_return boost::system::error_code{};
+}
+
+/// One attempt: a connection, the request out, the response in. Fills `call` with the response.
+inline awaitable<void> run_attempt(client_impl& c, call_context& call, bool fresh, attempt_report& rep) {
+    call.status = 0;
+    call.body.clear();
+    call.request_id = {};
+    call.should_retry.reset();
+    call.replayed = false;
+
+    lease l = co_await acquire(c, call, fresh);
+    if (l.ec) {
+        rep.ec = l.ec;
+        rep.unusable = true; // nothing was sent: not a network fault to retry
+        co_return;
+    }
+    connection* conn = l.conn;
+    // A connection that sat idle may have been closed by the server; where the socket already
+    // shows it, replace it before sending rather than after failing.
+    if (conn && clock_type::now() - conn->idle_since >= liveness_check_after && conn->peer_has_closed()) {
+        c.destroy(conn);
+        bump(c.counters.connections_closed);
+        bump(c.counters.open, -1);
+        conn = nullptr;
+    }
+    bool deadline_bound = call.deadline <= clock_type::now() + call.attempt_timeout;
+    auto expiry = deadline_bound ? call.deadline : clock_type::now() + call.attempt_timeout;
+
+    if (!conn) {
+        conn = &c.add_connection();
+        beast::get_lowest_layer(conn->stream).expires_at(expiry);
+        auto ec = co_await open_connection(c, *conn, rep.detail);
+        bool was_cancelled = cancelled(co_await asio::this_coro::cancellation_state);
+        if (ec || was_cancelled || c.shut_down) {
+            c.destroy(conn);
+            c.release(nullptr);
+            bump(c.counters.connect_failures);
+            rep.certificate_failure = ec == errc::tls_verification_failed || is_certificate_failure(ec);
+            rep.ec = was_cancelled ? error_code(asio::error::operation_aborted)
+                     : c.shut_down ? error_code(errc::client_shut_down)
+                     : rep.certificate_failure ? error_code(errc::tls_verification_failed)
+                                               : transport_error(ec, deadline_bound);
+            co_return;
+        }
+        bump(c.counters.connections_opened);
+        bump(c.counters.open);
+    } else {
+        rep.reused = true;
+        bump(c.counters.reuses);
+    }
+
+    auto& tcp_layer = beast::get_lowest_layer(conn->stream);
+    tcp_layer.expires_at(expiry);
+    ++conn->requests;
+    bump(c.counters.attempts);
+    auto [wec, written] = co_await asio::async_write(conn->stream, asio::buffer(call.request), use_tuple);
+    (void)written;
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(max_response_header_bytes);
+    parser.body_limit(c.cfg.max_response_bytes);
+    boost::system::error_code ec = wec;
+    if (!ec && !cancelled(co_await asio::this_coro::cancellation_state)) {
+        auto [rec, read] = co_await http::async_read(conn->stream, conn->buffer, parser, use_tuple);
+        (void)read;
+        ec = rec;
+    }
+    bool was_cancelled = cancelled(co_await asio::this_coro::cancellation_state);
+    if (ec || was_cancelled || c.shut_down) {
+        rep.stale = rep.reused && !parser.got_some() && !was_cancelled && ec != beast::error::timeout;
+        bool not_http = ec.category() == make_error_code(http::error::bad_version).category() &&
+                        ec != http::error::partial_message && ec != http::error::end_of_stream &&
+                        ec != http::error::body_limit && ec != http::error::header_limit;
+        if (was_cancelled) {
+            rep.ec = asio::error::operation_aborted;
+        } else if (c.shut_down) {
+            rep.ec = errc::client_shut_down;
+        } else if (not_http) {
+            rep.ec = errc::malformed_response;
+        } else {
+            rep.ec = transport_error(ec, deadline_bound);
+        }
+        rep.unusable = rep.ec == errc::malformed_response || rep.ec == errc::response_too_large;
+        rep.detail = ec ? "reading the response: " + ec.message() : rep.ec.message();
+        c.discard(conn);
+        co_return;
+    }
+    auto& res = parser.get();
+    call.status = res.result_int();
+    if (auto it = res.find("Request-Id"); it != res.end()) call.request_id.assign(it->value());
+    if (auto it = res.find("Stripe-Should-Retry"); it != res.end()) {
+        if (beast::iequals(it->value(), "true")) call.should_retry = true;
+        else if (beast::iequals(it->value(), "false")) call.should_retry = false;
+    }
+    if (auto it = res.find("Idempotent-Replayed"); it != res.end()) call.replayed = beast::iequals(it->value(), "true");
+    bool reusable = res.keep_alive() && conn->buffer.size() == 0;
+    call.body = std::move(res.body());
+    if (reusable) {
+        tcp_layer.expires_never();
+        c.release(conn);
+    } else {
+        c.discard(conn);
+    }
+}
+
+/// The attempts of one call, with retries. On return, call.status/body hold the last response,
+/// or the error is in `ec` with the story in `diag`.
+inline awaitable<error_code> run_attempts(client_impl& c, call_context& call, diagnostics& diag) {
+    retry_state retries(c.cfg.retry, call.max_retries);
+    bool fresh = false;
+    for (;;) {
+        attempt_report rep;
+        co_await run_attempt(c, call, fresh, rep);
+        fresh = false;
+        ++diag.attempts;
+        attempt_outcome outcome;
+        outcome.got_response = !rep.ec;
+        outcome.status = call.status;
+        outcome.should_retry = call.should_retry;
+        outcome.certificate_failure = rep.certificate_failure;
+        outcome.caller_cancelled = rep.ec == asio::error::operation_aborted || rep.ec == errc::client_shut_down ||
+                                   rep.ec == errc::deadline_exceeded;
+        outcome.response_unusable = rep.unusable;
+
+        diagnostics error_fields;
+        if (!rep.ec && call.status >= 200 && call.status < 300) co_return error_code{};
+        if (!rep.ec) {
+            parse_stripe_error(call.body, error_fields);
+            outcome.lock_timeout = error_fields.code == "lock_timeout";
+        }
+        attempt_record record;
+        record.ec = rep.ec ? rep.ec : error_code(errc_from_status(call.status, error_fields.type));
+        record.http_status = call.status;
+        record.request_id = std::string(call.request_id.view());
+        record.reused_connection = rep.reused;
+        record.stale_connection = rep.stale;
+
+        bool again = false;
+        std::chrono::milliseconds wait{0};
+        if (rep.stale && retries.take_stale_resend()) {
+            again = true;
+            fresh = true;
+            call.stale_resent = true;
+            bump(c.counters.stale_resends);
+        } else if (retries.take_retry(outcome)) {
+            again = true;
+            wait = retries.next_delay(c.jitter.next());
+            bump(c.counters.retries);
+        }
+        if (again && clock_type::now() + wait >= call.deadline) again = false; // would wake past the deadline
+        record.wait_before_next = again ? wait : std::chrono::milliseconds{0};
+        diag.failed_attempts.push_back(record);
+
+        if (!again) {
+            diag.http_status = call.status;
+            diag.request_id = record.request_id;
+            diag.detail = std::move(rep.detail);
+            if (!rep.ec) {
+                diag.type = std::move(error_fields.type);
+                diag.code = std::move(error_fields.code);
+                diag.decline_code = std::move(error_fields.decline_code);
+                diag.message = std::move(error_fields.message);
+                diag.param = std::move(error_fields.param);
+                diag.doc_url = std::move(error_fields.doc_url);
+            }
+            co_return record.ec;
+        }
+        if (wait.count() > 0) {
+            call.timer.expires_after(wait);
+            co_await call.timer.async_wait(use_tuple);
+            if (cancelled(co_await asio::this_coro::cancellation_state)) co_return asio::error::operation_aborted;
+            if (c.shut_down) co_return errc::client_shut_down;
+        }
+    }
+}
+
+template <class Result>
+struct call_outcome {
+    error_code ec;
+    diagnostics diag;
+    Result result;
+};
+
+/// The parts of a call every endpoint shares: checks, key, deadline, then the attempts.
+struct call_input {
+    std::string_view method;
+    std::string target;
+    std::string body;
+    bool has_body = true;
+    bool wants_key = true;
+};
+
+inline error_code prepare_call(client_impl& c, const request_options& opts, call_input& in, call_context& call,
+                               diagnostics& diag) {
+    auto bad = [&diag](errc e, const char* why) {
+        diag.detail = why;
+        return error_code(e);
+    };
+    if (!opts.idempotency_key.empty() && !is_valid_idempotency_key(opts.idempotency_key))
+        return bad(errc::invalid_idempotency_key, "idempotency key must be 1 to 255 visible ASCII characters");
+    if (!opts.stripe_account.empty() && !is_valid_account_id(opts.stripe_account))
+        return bad(errc::invalid_request_options, "stripe_account must be acct_ followed by letters and digits");
+    for (const auto& e : opts.expand)
+        if (e.empty() || e.size() > 5000) return bad(errc::invalid_request_options, "expand entries must be 1 to 5000 characters");
+    if (opts.attempt_timeout && opts.attempt_timeout->count() <= 0)
+        return bad(errc::invalid_request_options, "attempt_timeout must be positive");
+    if (opts.call_timeout && opts.call_timeout->count() < 0)
+        return bad(errc::invalid_request_options, "call_timeout must not be negative");
+
+    if (in.wants_key) {
+        if (!opts.idempotency_key.empty()) {
+            call.idempotency_key.assign(opts.idempotency_key);
+        } else {
+            std::array<std::uint8_t, 16> bytes{};
+            if (RAND_bytes(bytes.data(), int(bytes.size())) != 1)
+                return bad(errc::invalid_config, "the system's random source failed");
+            auto text = format_uuid_v4(bytes);
+            call.idempotency_key.assign(std::string_view(text.data(), text.size()));
+        }
+    }
+    diag.idempotency_key = call.idempotency_key.str();
+    request_parts parts;
+    parts.method = in.method;
+    parts.target = in.target;
+    parts.body = in.body;
+    parts.has_body = in.has_body;
+    parts.idempotency_key = call.idempotency_key.view();
+    parts.stripe_account = opts.stripe_account;
+    call.request = make_request(c.fixed_headers, parts);
+    call.attempt_timeout = opts.attempt_timeout.value_or(c.cfg.attempt_timeout);
+    auto total = opts.call_timeout.value_or(c.cfg.call_timeout);
+    if (total.count() > 0) call.deadline = clock_type::now() + total;
+    call.max_retries = opts.max_retries.value_or(c.cfg.retry.max_retries);
+    return {};
+}
+
+inline void fill_metadata(const call_context& call, const diagnostics& diag, response_metadata& meta) {
+    meta.request_id = call.request_id;
+    meta.idempotency_key = call.idempotency_key;
+    meta.http_status = call.status;
+    meta.attempts = diag.attempts;
+    meta.idempotent_replayed = call.replayed;
+    meta.stale_connection_retried = call.stale_resent;
+}
+
+/// Runs a prepared call and turns the final response into a Result with `parse`.
+template <class Result>
+using result_parser = error_code (*)(std::string_view body, Result& out, std::string& why);
+
+template <class Result>
+awaitable<call_outcome<Result>> run_call(std::shared_ptr<client_impl> self, request_options opts, call_input in,
+                                         result_parser<Result> parse) {
+    // Terminal and partial cancellation both end the call; inner I/O is cancelled terminally.
+    co_await asio::this_coro::reset_cancellation_state(
+        asio::enable_partial_cancellation(), [](asio::cancellation_type t) {
+            return t == asio::cancellation_type::none ? t : asio::cancellation_type::terminal;
+        });
+    client_impl& c = *self;
+    call_outcome<Result> out;
+    call_context call(c.ex);
+    bump(c.counters.calls_started);
+    bump(c.counters.in_flight);
+    out.ec = prepare_call(c, opts, in, call, out.diag);
+    if (!out.ec && c.shut_down) out.ec = errc::client_shut_down;
+    if (!out.ec) {
+        c.link(call);
+        out.ec = co_await run_attempts(c, call, out.diag);
+        c.unlink(call);
+        if (!out.ec) {
+            out.ec = parse(std::string_view(call.body), out.result, out.diag.detail);
+            fill_metadata(call, out.diag, out.result.meta);
+            if (out.ec) {
+                out.diag.http_status = call.status;
+                out.diag.request_id = call.request_id.str();
+            }
+        }
+    }
+    redact(out.diag.message, c.cfg.api_key);
+    redact(out.diag.detail, c.cfg.api_key);
+    bump(c.counters.in_flight, -1);
+    bump(out.ec ? c.counters.calls_failed : c.counters.calls_succeeded);
+    co_return out;
+}
+
+/// A call refused before anything is sent. It still completes through the engine, so the
+/// handler never runs inside the initiating function.
+template <class Result>
+awaitable<call_outcome<Result>> reject_call(std::shared_ptr<client_impl> self, errc why, const char* detail) {
+    call_outcome<Result> out;
+    out.ec = why;
+    out.diag.detail = detail;
+    bump(self->counters.calls_started);
+    bump(self->counters.calls_failed);
+    co_return out;
+}
+
+/// Completes the user's handler on its own executor (or the client's), with its cancellation
+/// slot wired to the call.
+template <class Result, class Awaitable>
+void spawn_call(client_impl& c, Awaitable call,
+                asio::any_completion_handler<void(error_code, diagnostics, Result)> handler) {
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    auto ex = asio::get_associated_executor(handler, c.user_ex);
+    asio::co_spawn(
+        c.ex, std::move(call),
+        asio::bind_cancellation_slot(
+            slot, asio::bind_executor(ex, [h = std::move(handler)](std::exception_ptr e,
+                                                                   call_outcome<Result> out) mutable {
+                if (e) {
+                    out = {};
+                    out.ec = asio::error::no_memory; // the engine throws nothing else
+                    out.diag.detail = "internal failure while running the call";
+                }
+                std::move(h)(out.ec, std::move(out.diag), std::move(out.result));
+            })));
+}
+
+STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(asio::any_io_executor ex, config cfg) {
+    cfg.validate();
+    std::string why;
+    auto parts = parse_base_url(cfg.base_url, why);
+    return std::make_shared<client_impl>(std::move(ex), std::move(cfg), std::move(*parts));
+}
+
+STRIPE_ASIO_DECL void shutdown_client(const std::shared_ptr<client_impl>& impl) {
+    asio::dispatch(impl->ex, [impl] { impl->shutdown(); });
+}
+
+STRIPE_ASIO_DECL client_stats read_stats(const client_impl& impl) {
+    auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    const auto& k = impl.counters;
+    client_stats s;
+    s.calls_started = get(k.calls_started);
+    s.calls_succeeded = get(k.calls_succeeded);
+    s.calls_failed = get(k.calls_failed);
+    s.attempts = get(k.attempts);
+    s.retries = get(k.retries);
+    s.stale_resends = get(k.stale_resends);
+    s.connections_opened = get(k.connections_opened);
+    s.connections_closed = get(k.connections_closed);
+    s.connect_failures = get(k.connect_failures);
+    s.tls_full_handshakes = get(k.tls_full);
+    s.tls_resumed_handshakes = get(k.tls_resumed);
+    s.connection_reuses = get(k.reuses);
+    s.calls_in_flight = get(k.in_flight);
+    s.waiters = get(k.waiters);
+    s.idle_connections = get(k.idle);
+    s.open_connections = get(k.open);
+    return s;
+}
+
+STRIPE_ASIO_DECL asio::any_io_executor user_executor(const client_impl& impl) noexcept { return impl.user_ex; }
+
+STRIPE_ASIO_DECL void start_login_link(std::shared_ptr<client_impl> impl, const account_id_arg& account,
+                                       request_options options, login_link_handler handler) {
+    call_input in;
+    in.method = "POST";
+    if (is_valid_account_id(account.view())) {
+        in.target = impl->url.prefix + "/v1/accounts/";
+        percent_encode(in.target, account.view());
+        in.target += "/login_links";
+        append_expand(in.body, options.expand);
+    }
+    client_impl& c = *impl;
+    if (in.target.empty()) {
+        spawn_call<login_link>(c,
+                               reject_call<login_link>(std::move(impl), errc::invalid_account_id,
+                                                       "account id must be acct_ followed by letters and digits, "
+                                                       "at most 255 characters"),
+                               std::move(handler));
+        return;
+    }
+    spawn_call<login_link>(
+        c, run_call<login_link>(std::move(impl), std::move(options), std::move(in), &parse_login_link),
+        std::move(handler));
+}
+
+STRIPE_ASIO_DECL void start_request(std::shared_ptr<client_impl> impl, http_method method, std::string path,
+                                    form_params params, request_options options, json_handler handler) {
+    call_input in;
+    bool valid = path.size() > 4 && path.compare(0, 4, "/v1/") == 0;
+    for (char ch : path)
+        if (!(is_unreserved(ch) || ch == '/')) valid = false;
+    // No empty, "." or ".." segments: the path must name exactly what it says.
+    for (std::string_view bad : {"//", "/./", "/../"})
+        if ((path + "/").find(bad) != std::string::npos) valid = false;
+    std::string form = encode_form(params);
+    append_expand(form, options.expand);
+    in.target = impl->url.prefix + path;
+    switch (method) {
+    case http_method::post:
+        in.method = "POST";
+        in.body = std::move(form);
+        break;
+    case http_method::get:
+    case http_method::delete_:
+        in.method = method == http_method::get ? "GET" : "DELETE";
+        in.has_body = false;
+        in.wants_key = false;
+        if (!form.empty()) in.target += "?" + form;
+        break;
+    }
+    client_impl& c = *impl;
+    if (!valid) {
+        spawn_call<json_response>(
+            c,
+            reject_call<json_response>(std::move(impl), errc::invalid_request_options,
+                                       "path must start with /v1/ and hold only letters, digits and / - . _ ~"),
+            std::move(handler));
+        return;
+    }
+    spawn_call<json_response>(
+        c, run_call<json_response>(std::move(impl), std::move(options), std::move(in), &parse_json_object),
+        std::move(handler));
+}
+
+} // namespace stripe_asio::detail
+
+#endif

@@ -1,0 +1,44 @@
+#ifndef STRIPE_ASIO_IMPL_CONFIG_IPP
+#define STRIPE_ASIO_IMPL_CONFIG_IPP
+
+#include <stripe_asio/config.hpp>
+#include <stripe_asio/detail/base_url.hpp>
+#include <stripe_asio/detail/validation.hpp>
+#include <stripe_asio/error_with_diagnostics.hpp>
+
+#include <cstdlib>
+
+namespace stripe_asio {
+
+STRIPE_ASIO_DECL config config::from_env() {
+    config cfg;
+    if (const char* key = std::getenv("STRIPE_API_KEY")) cfg.api_key = key;
+    if (const char* base = std::getenv("STRIPE_API_BASE"); base && *base) cfg.base_url = base;
+    if (const char* ca = std::getenv("STRIPE_CA_FILE"); ca && *ca) cfg.ca_file = ca;
+    return cfg;
+}
+
+STRIPE_ASIO_DECL void config::validate() const {
+    auto fail = [](errc e, std::string why) {
+        diagnostics diag;
+        diag.detail = std::move(why);
+        throw error_with_diagnostics(e, std::move(diag));
+    };
+    if (api_key.empty()) fail(errc::missing_api_key, "config.api_key is empty (set STRIPE_API_KEY)");
+    if (!detail::is_valid_api_key_format(api_key))
+        fail(errc::invalid_api_key_format, "config.api_key holds whitespace, control or non-ASCII characters");
+    std::string why;
+    if (!detail::parse_base_url(base_url, why)) fail(errc::invalid_config, "config.base_url: " + why);
+    if (stripe_version.empty() || !detail::is_safe_header_value(stripe_version))
+        fail(errc::invalid_config, "config.stripe_version must be non-empty printable ASCII");
+    if (attempt_timeout.count() <= 0) fail(errc::invalid_config, "config.attempt_timeout must be positive");
+    if (call_timeout.count() < 0) fail(errc::invalid_config, "config.call_timeout must not be negative");
+    if (max_connections == 0) fail(errc::invalid_config, "config.max_connections must be at least 1");
+    if (max_response_bytes == 0) fail(errc::invalid_config, "config.max_response_bytes must be at least 1");
+    if (retry.initial_delay.count() < 0 || retry.max_delay.count() < 0)
+        fail(errc::invalid_config, "config.retry delays must not be negative");
+}
+
+} // namespace stripe_asio
+
+#endif

@@ -1,0 +1,94 @@
+#ifndef STRIPE_ASIO_IMPL_RESPONSE_PARSING_IPP
+#define STRIPE_ASIO_IMPL_RESPONSE_PARSING_IPP
+
+#include <stripe_asio/detail/response_parsing.hpp>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+namespace stripe_asio::detail {
+
+STRIPE_ASIO_DECL errc errc_from_status(unsigned status, std::string_view type) noexcept {
+    if (type == "idempotency_error") return errc::idempotency_error;
+    switch (status) {
+    case 400:
+    case 404: return errc::invalid_request;
+    case 401: return errc::authentication;
+    case 402: return errc::card_error;
+    case 403: return errc::permission;
+    case 409: return errc::conflict;
+    case 429: return errc::rate_limit;
+    default: return errc::api_error;
+    }
+}
+
+inline void copy_string_field(const boost::json::object& obj, std::string_view name, std::string& out) {
+    if (auto* v = obj.if_contains(name); v && v->is_string()) out.assign(v->get_string().data(), v->get_string().size());
+}
+
+STRIPE_ASIO_DECL bool parse_stripe_error(std::string_view body, diagnostics& diag) {
+    unsigned char buffer[4096];
+    boost::json::monotonic_resource mr(buffer, sizeof buffer);
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(body, ec, &mr);
+    if (ec || !v.is_object()) return false;
+    auto* err = v.get_object().if_contains("error");
+    if (!err || !err->is_object()) return false;
+    const auto& e = err->get_object();
+    copy_string_field(e, "type", diag.type);
+    copy_string_field(e, "code", diag.code);
+    copy_string_field(e, "decline_code", diag.decline_code);
+    copy_string_field(e, "message", diag.message);
+    copy_string_field(e, "param", diag.param);
+    copy_string_field(e, "doc_url", diag.doc_url);
+    return true;
+}
+
+STRIPE_ASIO_DECL error_code parse_login_link(std::string_view body, login_link& out, std::string& why) {
+    unsigned char buffer[4096];
+    boost::json::monotonic_resource mr(buffer, sizeof buffer);
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(body, ec, &mr);
+    auto fail = [&why](const char* reason) {
+        why = reason;
+        return error_code(errc::malformed_response);
+    };
+    if (ec) return fail("response body is not JSON");
+    if (!v.is_object()) return fail("response body is not a JSON object");
+    const auto& obj = v.get_object();
+    auto* object = obj.if_contains("object");
+    if (!object || !object->is_string() || object->get_string() != "login_link")
+        return fail("response is not a login_link object");
+    auto* url = obj.if_contains("url");
+    if (!url || !url->is_string() || url->get_string().empty()) return fail("login_link has no url");
+    auto* created = obj.if_contains("created");
+    if (!created || !(created->is_int64() || created->is_uint64())) return fail("login_link has no created time");
+    if (created->is_uint64() && created->get_uint64() > std::uint64_t(INT64_MAX))
+        return fail("login_link created time is out of range");
+    out.object = "login_link";
+    out.created = created->is_int64() ? created->get_int64() : std::int64_t(created->get_uint64());
+    out.url.assign(url->get_string().data(), url->get_string().size());
+    return {};
+}
+
+STRIPE_ASIO_DECL error_code parse_json_object(std::string_view body, json_response& out, std::string& why) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(body, ec);
+    if (ec || !v.is_object()) {
+        why = "response body is not a JSON object";
+        return errc::malformed_response;
+    }
+    out.body = std::move(v);
+    return {};
+}
+
+STRIPE_ASIO_DECL void redact(std::string& text, std::string_view secret) {
+    if (secret.empty()) return;
+    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos))
+        text.replace(pos, secret.size(), "[redacted]");
+}
+
+} // namespace stripe_asio::detail
+
+#endif

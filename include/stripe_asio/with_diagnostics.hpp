@@ -1,0 +1,89 @@
+// A completion token adapter: turns the library's `void(error_code, diagnostics, T)` completion
+// into `void(std::exception_ptr, T)`, the exception being an error_with_diagnostics. It is the
+// default token (`with_diagnostics(deferred)`), so `co_await client.create_login_link(id)` returns
+// the result or throws with everything known about the failure.
+#ifndef STRIPE_ASIO_WITH_DIAGNOSTICS_HPP
+#define STRIPE_ASIO_WITH_DIAGNOSTICS_HPP
+
+#include <stripe_asio/diagnostics.hpp>
+#include <stripe_asio/error_with_diagnostics.hpp>
+
+#include <boost/asio/associator.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
+
+#include <exception>
+#include <type_traits>
+#include <utility>
+
+namespace stripe_asio {
+
+template <class CompletionToken>
+struct with_diagnostics_t {
+    CompletionToken token;
+};
+
+/// Wraps any completion token; the default token of every operation is with_diagnostics(deferred).
+template <class CompletionToken>
+constexpr with_diagnostics_t<std::decay_t<CompletionToken>> with_diagnostics(CompletionToken&& token) {
+    return {std::forward<CompletionToken>(token)};
+}
+
+using default_completion_token = with_diagnostics_t<boost::asio::deferred_t>;
+
+namespace detail {
+
+template <class Handler>
+struct throwing_handler {
+    Handler handler;
+
+    template <class T>
+    void operator()(error_code ec, diagnostics diag, T value) {
+        if (ec) {
+            std::move(handler)(std::make_exception_ptr(error_with_diagnostics(ec, std::move(diag))), T{});
+        } else {
+            std::move(handler)(std::exception_ptr(), std::move(value));
+        }
+    }
+};
+
+template <class Initiation>
+struct throwing_initiation {
+    Initiation initiation;
+
+    template <class Handler, class... Args>
+    void operator()(Handler&& handler, Args&&... args) && {
+        std::move(initiation)(throwing_handler<std::decay_t<Handler>>{std::forward<Handler>(handler)},
+                              std::forward<Args>(args)...);
+    }
+};
+
+} // namespace detail
+} // namespace stripe_asio
+
+// The adapted handler keeps the executor, allocator and cancellation slot of the one it wraps.
+template <template <class, class> class Associator, class Handler, class DefaultCandidate>
+struct boost::asio::associator<Associator, stripe_asio::detail::throwing_handler<Handler>, DefaultCandidate>
+    : Associator<Handler, DefaultCandidate> {
+    static typename Associator<Handler, DefaultCandidate>::type
+    get(const stripe_asio::detail::throwing_handler<Handler>& h) noexcept {
+        return Associator<Handler, DefaultCandidate>::get(h.handler);
+    }
+    static auto get(const stripe_asio::detail::throwing_handler<Handler>& h, const DefaultCandidate& c) noexcept
+        -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler, c)) {
+        return Associator<Handler, DefaultCandidate>::get(h.handler, c);
+    }
+};
+
+template <class CompletionToken, class T>
+struct boost::asio::async_result<stripe_asio::with_diagnostics_t<CompletionToken>,
+                                 void(stripe_asio::error_code, stripe_asio::diagnostics, T)> {
+    template <class Initiation, class RawToken, class... Args>
+    static auto initiate(Initiation&& initiation, RawToken&& token, Args&&... args) {
+        return boost::asio::async_initiate<CompletionToken, void(std::exception_ptr, T)>(
+            stripe_asio::detail::throwing_initiation<std::decay_t<Initiation>>{std::forward<Initiation>(initiation)},
+            std::forward<RawToken>(token).token, std::forward<Args>(args)...);
+    }
+};
+
+#endif

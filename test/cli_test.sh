@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The command-line client against the standalone fake server: success, JSON, a Stripe error, bad
+# input, a wrong CA, and that the API key never reaches the output.
+set -euo pipefail
+fake=$1
+cli=$2
+work=$(mktemp -d)
+trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+"$fake" --port 0 --ca-out "$work/ca.pem" --api-key sk_test_cli_secret_key > "$work/server.out" &
+server=$!
+for _ in $(seq 200); do grep -q '^listening on ' "$work/server.out" 2>/dev/null && break; sleep 0.05; done
+base=$(sed -n 's/^listening on //p' "$work/server.out")
+[ -n "$base" ] || { echo "fake-stripe did not start"; exit 1; }
+
+export STRIPE_API_KEY=sk_test_cli_secret_key STRIPE_API_BASE="$base" STRIPE_CA_FILE="$work/ca.pem"
+fail() { echo "FAIL: $*"; exit 1; }
+
+url=$("$cli" acct_1032D82eZvKYlo2C)
+[[ "$url" == "$base/express/acct_1032D82eZvKYlo2C/"* ]] || fail "unexpected url: $url"
+
+json=$("$cli" acct_1032D82eZvKYlo2C --json --idempotency-key cli-key-1)
+[[ "$json" == *'"object":"login_link"'* && "$json" == *'"idempotency_key":"cli-key-1"'* ]] || fail "json: $json"
+replay=$("$cli" acct_1032D82eZvKYlo2C --json --idempotency-key cli-key-1)
+[[ "$replay" == *'"idempotent_replayed":true'* ]] || fail "replay not reported: $replay"
+
+set +e
+"$cli" acct_1032D82eZvKYlo2C --api-key sk_test_wrong_key_123 2> "$work/err401"; rc=$?
+"$cli" not-an-account 2> "$work/errbad"; rc_bad=$?
+STRIPE_CA_FILE= "$cli" acct_1032D82eZvKYlo2C --max-retries 0 2> "$work/errca"; rc_ca=$?
+"$cli" --bogus 2> /dev/null; rc_usage=$?
+set -e
+[ $rc -eq 1 ] && grep -q 'kind=authentication' "$work/err401" && grep -q 'status=401' "$work/err401" \
+  && grep -q 'request_id=req_' "$work/err401" || fail "401: rc=$rc $(cat "$work/err401")"
+grep -q 'sk_test_wrong_key_123' "$work/err401" && fail "the API key leaked: $(cat "$work/err401")"
+[ $rc_bad -eq 1 ] && grep -q 'kind=invalid_account_id' "$work/errbad" || fail "bad id: $(cat "$work/errbad")"
+[ $rc_ca -eq 1 ] && grep -q 'kind=tls_verification_failed' "$work/errca" || fail "wrong CA: $(cat "$work/errca")"
+[ $rc_usage -eq 2 ] || fail "usage error exit code $rc_usage"
+"$cli" --help | grep -q -- '--max-retries' || fail "help"
+echo "cli ok"
