@@ -138,6 +138,11 @@ private:
 
 } // namespace stripe_asio
 
+#ifdef STRIPE_ASIO_FIX_AWAITABLE_OP_HANDLER
+STRIPE_ASIO_FIX_AWAITABLE_OP_HANDLER(stripe_asio::login_link);
+STRIPE_ASIO_FIX_AWAITABLE_OP_HANDLER(stripe_asio::json_response);
+#endif
+
 #ifdef STRIPE_ASIO_HEADER_ONLY
 #include <stripe_asio/impl/client.ipp>
 #endif

@@ -14,11 +14,16 @@ namespace stripe_asio {
 class error_with_diagnostics : public boost::system::system_error {
 public:
     error_with_diagnostics(error_code ec, diagnostics diag)
-        : boost::system::system_error(ec, diag.to_string()), diag_(std::move(diag)) {}
+        : boost::system::system_error(make(ec, diag)), diag_(std::move(diag)) {}
 
     const diagnostics& get_diagnostics() const noexcept { return diag_; }
 
 private:
+    static boost::system::system_error make(const error_code& ec, const diagnostics& diag) {
+        std::string details = diag.to_string();
+        return details.empty() ? boost::system::system_error(ec) : boost::system::system_error(ec, details);
+    }
+
     diagnostics diag_;
 };
 

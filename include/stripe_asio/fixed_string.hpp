@@ -19,7 +19,7 @@ public:
 
     void assign(std::string_view s) noexcept {
         size_ = s.size() < Capacity ? s.size() : Capacity;
-        std::memcpy(data_, s.data(), size_);
+        if (size_ != 0) std::memcpy(data_, s.data(), size_);
     }
     std::string_view view() const noexcept { return {data_, size_}; }
     operator std::string_view() const noexcept { return view(); }

@@ -11,6 +11,7 @@
 #include <boost/asio/associator.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/version.hpp>
 
 #include <exception>
 #include <type_traits>
@@ -80,10 +81,47 @@ struct boost::asio::async_result<stripe_asio::with_diagnostics_t<CompletionToken
                                  void(stripe_asio::error_code, stripe_asio::diagnostics, T)> {
     template <class Initiation, class RawToken, class... Args>
     static auto initiate(Initiation&& initiation, RawToken&& token, Args&&... args) {
+        CompletionToken& inner = token.token; // async_initiate wants a non-const lvalue
         return boost::asio::async_initiate<CompletionToken, void(std::exception_ptr, T)>(
             stripe_asio::detail::throwing_initiation<std::decay_t<Initiation>>{std::forward<Initiation>(initiation)},
-            std::forward<RawToken>(token).token, std::forward<Args>(args)...);
+            inner, std::forward<Args>(args)...);
     }
 };
+
+// Boost 1.81's awaitable_async_op_handler for `void(std::exception_ptr, T)` tests the wrong member
+// (`*result` instead of `*result.ex_`) and does not compile, which breaks `co_await` on a
+// deferred operation of that signature: exactly what the default token makes. These
+// specialisations, for our result types only, are the corrected copy.
+#if BOOST_VERSION == 108100
+#include <boost/asio/awaitable.hpp>
+
+#define STRIPE_ASIO_FIX_AWAITABLE_OP_HANDLER(T)                                                            \
+    template <typename R, typename Executor>                                                               \
+    class boost::asio::detail::awaitable_async_op_handler<R(std::exception_ptr, T), Executor>              \
+        : public boost::asio::detail::awaitable_thread<Executor> {                                         \
+    public:                                                                                                \
+        struct result_type {                                                                               \
+            std::exception_ptr* ex_;                                                                       \
+            T* value_;                                                                                     \
+        };                                                                                                 \
+        awaitable_async_op_handler(boost::asio::detail::awaitable_thread<Executor>* h, result_type& result) \
+            : boost::asio::detail::awaitable_thread<Executor>(std::move(*h)), result_(result) {}           \
+        void operator()(std::exception_ptr ex, T value) {                                                  \
+            result_.ex_ = &ex;                                                                             \
+            result_.value_ = &value;                                                                       \
+            this->entry_point()->top_of_stack_->attach_thread(this);                                       \
+            this->entry_point()->top_of_stack_->clear_cancellation_slot();                                 \
+            this->pump();                                                                                  \
+        }                                                                                                  \
+        static T resume(result_type& result) {                                                             \
+            if (*result.ex_) std::rethrow_exception(std::exchange(*result.ex_, nullptr));                  \
+            return std::move(*result.value_);                                                              \
+        }                                                                                                  \
+                                                                                                           \
+    private:                                                                                               \
+        result_type& result_;                                                                              \
+    }
+
+#endif
 
 #endif

@@ -343,16 +343,19 @@ TEST_CASE("the generic request reaches other endpoints through the same machiner
     asio::io_context ioc;
     stripe_asio::client client(ioc, config_for(server));
     run(ioc, [](stripe_asio::client& c) -> asio::awaitable<void> {
+        // Named arguments: g++ 12 mishandles class temporaries inside a co_await expression.
+        stripe_asio::form_params no_params;
+        stripe_asio::request_options no_options;
         auto [ec, diag, res] = co_await c.request(stripe_asio::http_method::post, "/v1/accounts/acct_9/login_links",
-                                                  {}, {}, asio::as_tuple(asio::use_awaitable));
+                                                  no_params, no_options, asio::as_tuple(asio::use_awaitable));
         CHECK_MESSAGE(!ec, diag.to_string());
         CHECK(res.body.at("object") == "login_link");
-        auto [ec2, diag2, res2] = co_await c.request(stripe_asio::http_method::get, "/v1/nothing_here", {}, {},
-                                                     asio::as_tuple(asio::use_awaitable));
+        auto [ec2, diag2, res2] = co_await c.request(stripe_asio::http_method::get, "/v1/nothing_here", no_params,
+                                                     no_options, asio::as_tuple(asio::use_awaitable));
         CHECK(ec2 == errc::invalid_request);
         CHECK(diag2.http_status == 404);
-        auto [ec3, diag3, res3] = co_await c.request(stripe_asio::http_method::get, "/v1/../etc", {}, {},
-                                                     asio::as_tuple(asio::use_awaitable));
+        auto [ec3, diag3, res3] = co_await c.request(stripe_asio::http_method::get, "/v1/../etc", no_params,
+                                                     no_options, asio::as_tuple(asio::use_awaitable));
         CHECK(ec3 == errc::invalid_request_options);
     }(client));
 }

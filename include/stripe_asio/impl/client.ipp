@@ -152,13 +152,19 @@ public:
         // Keep the newest session the server hands out, so reconnects resume instead of doing a
         // full handshake (TLS 1.3 tickets arrive after the handshake, hence the callback).
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-        SSL_CTX_set_app_data(ctx, this);
+        // Asio keeps its verify callback in the context's app data, so ours goes in ex data.
+        SSL_CTX_set_ex_data(ctx, ex_data_index(), this);
         SSL_CTX_sess_set_new_cb(ctx, [](SSL* ssl, SSL_SESSION* s) -> int {
-            auto* self = static_cast<client_impl*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+            auto* self = static_cast<client_impl*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ex_data_index()));
             if (self->session) SSL_SESSION_free(self->session);
             self->session = s;
             return 1; // we own it now
         });
+    }
+
+    static int ex_data_index() {
+        static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+        return index;
     }
 
     [[noreturn]] static void fail_config(std::string why) {

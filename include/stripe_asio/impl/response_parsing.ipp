@@ -10,10 +10,9 @@
 namespace stripe_asio::detail {
 
 STRIPE_ASIO_DECL errc errc_from_status(unsigned status, std::string_view type) noexcept {
-    if (type == "idempotency_error") return errc::idempotency_error;
     switch (status) {
     case 400:
-    case 404: return errc::invalid_request;
+    case 404: return type == "idempotency_error" ? errc::idempotency_error : errc::invalid_request;
     case 401: return errc::authentication;
     case 402: return errc::card_error;
     case 403: return errc::permission;
@@ -85,8 +84,9 @@ STRIPE_ASIO_DECL error_code parse_json_object(std::string_view body, json_respon
 
 STRIPE_ASIO_DECL void redact(std::string& text, std::string_view secret) {
     if (secret.empty()) return;
-    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos))
-        text.replace(pos, secret.size(), "[redacted]");
+    constexpr std::string_view mark = "[redacted]";
+    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + mark.size()))
+        text.replace(pos, secret.size(), mark);
 }
 
 } // namespace stripe_asio::detail

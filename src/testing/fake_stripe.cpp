@@ -1,0 +1,1286 @@
+// The fake Stripe server: one io_context on its own thread, one coroutine per connection.
+//
+// Everything that touches sockets runs on the server thread. The test thread only reads atomics,
+// takes `mutex` for the fault script, the recorded requests and the idempotency store, and posts
+// to the server thread for stop() and close_idle_connections().
+#include <stripe_asio/testing/fake_stripe.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <unistd.h>
+
+namespace stripe_asio::testing {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+using request = http::request<http::string_body>;
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t header_limit = 16 * 1024;
+constexpr std::size_t body_limit = 64 * 1024;
+constexpr std::size_t first_read_size = 16 * 1024;
+// Stripe forgets idempotency keys after a day; we forget the oldest once there are this many,
+// so a benchmark sending a fresh key per call keeps a flat memory profile.
+constexpr std::size_t idempotency_capacity = 100'000;
+constexpr std::string_view alphanumerics =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+// ---------------------------------------------------------------------------------------------
+// Small text helpers
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
+    return s;
+}
+
+bool is_alnum(char ch) {
+    return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+}
+
+bool all_alnum(std::string_view s) {
+    for (char ch : s)
+        if (!is_alnum(ch))
+            return false;
+    return true;
+}
+
+bool is_account_id(std::string_view s) {
+    return s.size() > 5 && s.starts_with("acct_") && all_alnum(s.substr(5));
+}
+
+int hex_value(char ch) {
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/// Percent-decodes `in` into `out`; `form` also turns '+' into a space. False on a bad escape.
+bool percent_decode(std::string_view in, std::string& out, bool form) {
+    out.clear();
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char ch = in[i];
+        if (ch == '%') {
+            if (i + 2 >= in.size())
+                return false;
+            int hi = hex_value(in[i + 1]);
+            int lo = hex_value(in[i + 2]);
+            if (hi < 0 || lo < 0)
+                return false;
+            out.push_back(static_cast<char>(hi * 16 + lo));
+            i += 2;
+        } else if (ch == '+' && form) {
+            out.push_back(' ');
+        } else {
+            out.push_back(ch);
+        }
+    }
+    return true;
+}
+
+/// `expand[]` or `expand[N]`: the only parameters a login-link call takes.
+bool is_expand_parameter(std::string_view name) {
+    if (!name.starts_with("expand[") || !name.ends_with("]"))
+        return false;
+    std::string_view index = name.substr(7, name.size() - 8);
+    for (char ch : index)
+        if (ch < '0' || ch > '9')
+            return false;
+    return true;
+}
+
+std::optional<std::string> base64_decode(std::string_view in) {
+    std::string out;
+    std::uint32_t bits = 0;
+    int count = 0;
+    for (char ch : in) {
+        if (ch == '=')
+            break;
+        int v;
+        if (ch >= 'A' && ch <= 'Z')
+            v = ch - 'A';
+        else if (ch >= 'a' && ch <= 'z')
+            v = ch - 'a' + 26;
+        else if (ch >= '0' && ch <= '9')
+            v = ch - '0' + 52;
+        else if (ch == '+' || ch == '-')
+            v = 62;
+        else if (ch == '/' || ch == '_')
+            v = 63;
+        else
+            return std::nullopt;
+        bits = ((bits << 6) | static_cast<std::uint32_t>(v)) & 0xffffffu;
+        count += 6;
+        if (count >= 8) {
+            count -= 8;
+            out.push_back(static_cast<char>((bits >> count) & 0xffu));
+        }
+    }
+    return out;
+}
+
+/// What Stripe prints of a rejected key: its well-known prefix, stars, and the last four
+/// characters when the key is long enough that those four give nothing away.
+std::string masked_key(std::string_view key) {
+    std::string out;
+    for (std::string_view prefix : {"sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_",
+                                    "pk_live_"}) {
+        if (key.starts_with(prefix)) {
+            out = prefix;
+            key.remove_prefix(prefix.size());
+            break;
+        }
+    }
+    out += "****";
+    if (key.size() >= 8 && all_alnum(key.substr(key.size() - 4)))
+        out += key.substr(key.size() - 4);
+    return out;
+}
+
+void append_number(std::string& out, std::uint64_t n) {
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+    out.append(digits, end);
+}
+
+bool safe_header_value(std::string_view v) {
+    return v.find_first_of("\r\n") == std::string_view::npos;
+}
+
+/// {"error":{"type":...,"code":...,"message":...,"param":...}}, empty members left out.
+std::string error_json(std::string_view type, std::string_view code, std::string_view message,
+                       std::string_view param = {}) {
+    json::object error;
+    error["type"] = json::string(type);
+    if (!code.empty())
+        error["code"] = json::string(code);
+    error["message"] = json::string(message);
+    if (!param.empty())
+        error["param"] = json::string(param);
+    json::object root;
+    root["error"] = std::move(error);
+    return json::serialize(root);
+}
+
+/// The error a scripted status with no body answers with.
+std::string generic_error(unsigned status) {
+    if (status == 429)
+        return error_json("invalid_request_error", "rate_limit",
+                          "Too many requests hit the API too quickly. We recommend an exponential "
+                          "backoff of your requests.");
+    if (status >= 500)
+        return error_json("api_error", {}, "An unknown error occurred (scripted by fake_stripe).");
+    if (status == 402)
+        return error_json("card_error", {}, "Scripted 402 from fake_stripe.");
+    if (status == 409)
+        return error_json("idempotency_error", {}, "Scripted 409 from fake_stripe.");
+    return error_json("invalid_request_error", {},
+                      "Scripted " + std::to_string(status) + " from fake_stripe.");
+}
+
+const std::string& express_page_head() {
+    static const std::string s =
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Stripe Express</title></head>"
+        "<body><h1>";
+    return s;
+}
+
+const std::string& expired_page() {
+    static const std::string s =
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Stripe Express</title></head>"
+        "<body><h1>This login link has expired</h1><p>Ask the platform for a new one.</p>"
+        "</body></html>";
+    return s;
+}
+
+/// Random alphanumerics for Request-Ids and link tokens; used on the server thread only.
+class alnum_source {
+public:
+    alnum_source() : gen_(std::random_device{}()) {}
+
+    void fill(char* out, std::size_t n) {
+        while (n > 0) {
+            std::uint64_t v = gen_();
+            // 62^10 < 2^64: ten characters per draw.
+            for (int i = 0; i < 10 && n > 0; ++i, --n) {
+                *out++ = alphanumerics[v % 62];
+                v /= 62;
+            }
+        }
+    }
+
+private:
+    std::mt19937_64 gen_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Certificates, made with the OpenSSL 3 EVP/X509 API
+
+struct openssl_free {
+    void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
+    void operator()(X509* p) const noexcept { X509_free(p); }
+    void operator()(BIO* p) const noexcept { BIO_free(p); }
+    void operator()(BIGNUM* p) const noexcept { BN_free(p); }
+    void operator()(X509_EXTENSION* p) const noexcept { X509_EXTENSION_free(p); }
+};
+template <class T>
+using openssl_ptr = std::unique_ptr<T, openssl_free>;
+
+[[noreturn]] void throw_openssl(const char* what) {
+    char reason[256] = "unknown error";
+    if (unsigned long e = ERR_get_error())
+        ERR_error_string_n(e, reason, sizeof reason);
+    ERR_clear_error();
+    throw std::runtime_error(std::string("fake_stripe: ") + what + ": " + reason);
+}
+
+void check(int ok, const char* what) {
+    if (ok <= 0)
+        throw_openssl(what);
+}
+
+openssl_ptr<EVP_PKEY> make_p256_key() {
+    openssl_ptr<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    if (!key)
+        throw_openssl("EC P-256 key generation");
+    return key;
+}
+
+void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+    openssl_ptr<X509_EXTENSION> ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value));
+    if (!ext)
+        throw_openssl(value);
+    check(X509_add_ext(cert, ext.get(), -1), "X509_add_ext");
+}
+
+/// A certificate for `key`, valid from an hour ago for 30 days. No issuer: self-signed CA.
+openssl_ptr<X509> make_certificate(EVP_PKEY* key, const char* common_name, X509* issuer,
+                                   EVP_PKEY* issuer_key) {
+    openssl_ptr<X509> cert(X509_new());
+    if (!cert)
+        throw_openssl("X509_new");
+    check(X509_set_version(cert.get(), X509_VERSION_3), "X509_set_version");
+
+    openssl_ptr<BIGNUM> serial(BN_new());
+    if (!serial)
+        throw_openssl("BN_new");
+    check(BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ODD), "BN_rand");
+    if (!BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())))
+        throw_openssl("serial number");
+
+    if (!X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) ||
+        !X509_gmtime_adj(X509_getm_notAfter(cert.get()), 30L * 24 * 3600))
+        throw_openssl("validity");
+    check(X509_set_pubkey(cert.get(), key), "X509_set_pubkey");
+
+    X509_NAME* subject = X509_get_subject_name(cert.get());
+    check(X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
+                                     reinterpret_cast<const unsigned char*>(common_name), -1, -1,
+                                     0),
+          "subject name");
+    check(X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer) : subject),
+          "issuer name");
+
+    X509* signer = issuer ? issuer : cert.get();
+    if (!issuer) {
+        add_extension(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE");
+        add_extension(cert.get(), signer, NID_key_usage, "critical,keyCertSign,cRLSign");
+        add_extension(cert.get(), signer, NID_subject_key_identifier, "hash");
+    } else {
+        add_extension(cert.get(), signer, NID_basic_constraints, "critical,CA:FALSE");
+        add_extension(cert.get(), signer, NID_key_usage, "critical,digitalSignature");
+        add_extension(cert.get(), signer, NID_ext_key_usage, "serverAuth");
+        add_extension(cert.get(), signer, NID_subject_alt_name,
+                      "DNS:localhost,IP:127.0.0.1,IP:::1");
+        add_extension(cert.get(), signer, NID_subject_key_identifier, "hash");
+        add_extension(cert.get(), signer, NID_authority_key_identifier, "keyid:always");
+    }
+    check(X509_sign(cert.get(), issuer_key ? issuer_key : key, EVP_sha256()), "X509_sign");
+    return cert;
+}
+
+std::string to_pem(X509* cert, EVP_PKEY* key) {
+    openssl_ptr<BIO> bio(BIO_new(BIO_s_mem()));
+    if (!bio)
+        throw_openssl("BIO_new");
+    if (cert)
+        check(PEM_write_bio_X509(bio.get(), cert), "PEM_write_bio_X509");
+    if (key)
+        check(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr),
+              "PEM_write_bio_PrivateKey");
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(n));
+}
+
+struct generated_pki {
+    std::string ca_pem, cert_pem, key_pem;
+};
+
+generated_pki make_pki() {
+    auto ca_key = make_p256_key();
+    auto ca = make_certificate(ca_key.get(), "stripe-asio fake CA", nullptr, nullptr);
+    auto server_key = make_p256_key();
+    auto server = make_certificate(server_key.get(), "localhost", ca.get(), ca_key.get());
+    return {to_pem(ca.get(), nullptr), to_pem(server.get(), nullptr),
+            to_pem(nullptr, server_key.get())};
+}
+
+/// Writes `content` to a fresh private file under $TMPDIR (or /tmp) and returns its path.
+std::string write_temp_file(const std::string& content) {
+    const char* dir = std::getenv("TMPDIR");
+    std::string path = std::string(dir && *dir ? dir : "/tmp") + "/stripe-asio-fake-ca-XXXXXX.pem";
+    int fd = ::mkstemps(path.data(), 4);
+    if (fd < 0)
+        throw std::runtime_error("fake_stripe: cannot create a temporary file for the CA in " +
+                                 path);
+    std::size_t done = 0;
+    while (done < content.size()) {
+        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+        if (n <= 0) {
+            ::close(fd);
+            ::unlink(path.c_str());
+            throw std::runtime_error("fake_stripe: cannot write " + path);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    return path;
+}
+
+/// Offer HTTP/1.1 when the client uses ALPN (curl offers h2 first), otherwise stay silent.
+int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                  unsigned int inlen, void*) {
+    static const unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    unsigned char* selected = nullptr;
+    if (SSL_select_next_proto(&selected, outlen, ours, sizeof ours, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+} // namespace
+
+// -------------------------------------------------------------------------------------------------
+// fault and received_request
+
+fault fault::stripe_error(unsigned status, std::string type, std::string code,
+                          std::string message) {
+    fault f;
+    f.status = status;
+    f.body = error_json(type, code, message);
+    return f;
+}
+
+fault fault::stripe_error_should_retry(unsigned status, bool should_retry, std::string type,
+                                       std::string code) {
+    fault f = stripe_error(status, std::move(type), std::move(code));
+    f.headers.emplace_back("Stripe-Should-Retry", should_retry ? "true" : "false");
+    return f;
+}
+
+fault fault::with(action a) {
+    fault f;
+    f.what = a;
+    return f;
+}
+
+fault fault::delayed(std::chrono::milliseconds d) {
+    fault f;
+    f.delay = d;
+    return f;
+}
+
+std::string received_request::header(const std::string& name) const {
+    for (const auto& [n, v] : headers)
+        if (beast::iequals(n, name))
+            return v;
+    return {};
+}
+
+// -------------------------------------------------------------------------------------------------
+// The server
+
+struct fake_stripe::impl {
+    struct connection {
+        connection(impl& server, std::uint64_t id, tcp::socket socket)
+            : id(id), stream(std::move(socket), server.ssl), idle_timer(stream.get_executor()),
+              delay_timer(stream.get_executor()) {}
+
+        /// Plain TCP close (no close_notify): pending operations finish with an error.
+        void close() {
+            if (closed)
+                return;
+            closed = true;
+            boost::system::error_code ignored;
+            stream.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+            stream.next_layer().close(ignored);
+            idle_timer.cancel();
+            delay_timer.cancel();
+        }
+
+        std::uint64_t id;
+        beast::ssl_stream<tcp::socket> stream;
+        asio::steady_timer idle_timer;
+        asio::steady_timer delay_timer;
+        beast::flat_buffer buffer;
+        std::optional<http::request_parser<http::string_body>> parser;
+        std::string body;    // the response body being sent
+        std::string out;     // the response bytes being sent
+        std::string scratch; // percent-decoding
+        std::size_t served = 0;
+        std::uint64_t idle_generation = 0;
+        bool waiting = false; // between requests: nothing of the next one has arrived
+        bool closed = false;
+    };
+
+    /// How one request is answered; the body is in connection::body.
+    struct reply {
+        fault::action what = fault::action::respond;
+        unsigned status = 200;
+        std::string_view content_type = "application/json";
+        std::chrono::milliseconds delay{0};
+        std::vector<std::pair<std::string, std::string>> extra_headers;
+        bool keep_alive = true;
+        bool replayed = false;
+        bool login_call = false;
+    };
+
+    struct stored_answer {
+        std::string fingerprint;
+        unsigned status;
+        std::string body;
+    };
+
+    explicit impl(options o) : opts(std::move(o)) {}
+
+    // ---- configuration, immutable once the thread runs
+    options opts;
+    std::string ca_pem;
+    std::string ca_file;
+    std::string base_url;
+    unsigned short port = 0;
+    std::uint64_t token_key[2] = {0, 0};
+
+    // ---- shared with the test thread
+    mutable std::mutex mutex; // guards the four members below
+    std::deque<fault> faults;
+    std::vector<received_request> recorded;
+    std::unordered_map<std::string, stored_answer> idempotency;
+    std::deque<std::string> idempotency_order;
+    std::unordered_set<std::string> used_tokens;
+
+    std::atomic<std::size_t> login_calls{0};
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::size_t> open{0};
+    std::atomic<std::size_t> peak{0};
+
+    // ---- server thread only
+    std::unordered_set<connection*> connections;
+    alnum_source random;
+    bool stopping = false;
+
+    // Declared after everything the coroutines touch: destroying the io_context destroys any
+    // coroutine frame still pending, and their cleanup must find these members alive.
+    asio::ssl::context ssl{asio::ssl::context::tls_server};
+    asio::io_context ioc{1};
+    tcp::acceptor acceptor{ioc};
+
+    std::mutex lifecycle; // serialises stop() and close_idle_connections()
+    bool stopped = false;
+    std::thread thread;
+
+    void start();
+    void shutdown();
+    void close_idle();
+
+    asio::awaitable<void> accept_loop();
+    asio::awaitable<void> run_connection(std::shared_ptr<connection> self);
+    asio::awaitable<void> converse(const std::shared_ptr<connection>& self);
+    asio::awaitable<bool> answer(connection& c);
+    asio::awaitable<void> hang(connection& c);
+    asio::awaitable<bool> send(connection& c);
+
+    void arm_idle(const std::shared_ptr<connection>& c);
+    void disarm_idle(connection& c);
+
+    void decide(connection& c, const request& req, reply& r);
+    bool authorized(connection& c, const request& req, reply& r);
+    void express(connection& c, std::string_view path, reply& r);
+    void not_found(connection& c, const request& req, std::string_view path, reply& r);
+    void login_link_body(connection& c, std::string_view account);
+    void remember(std::string_view key, std::string fingerprint, const std::string& body);
+    std::string make_token(std::string_view account);
+    bool token_valid(std::string_view account, std::string_view token) const;
+    std::uint64_t token_mac(std::string_view account, std::string_view nonce) const;
+    void write_head(connection& c, const request& req, const reply& r, std::size_t length);
+    void record(const connection& c, const request& req, unsigned status, bool replayed);
+};
+
+void fake_stripe::impl::start() {
+    std::string cert_pem = opts.cert_pem;
+    std::string key_pem = opts.key_pem;
+    if (cert_pem.empty() || key_pem.empty()) {
+        auto pki = make_pki();
+        ca_pem = std::move(pki.ca_pem);
+        cert_pem = std::move(pki.cert_pem);
+        key_pem = std::move(pki.key_pem);
+    }
+
+    SSL_CTX* ctx = ssl.native_handle();
+    ssl.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1);
+    check(SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION), "TLS 1.2 minimum");
+    ssl.use_certificate_chain(asio::buffer(cert_pem));
+    ssl.use_private_key(asio::buffer(key_pem), asio::ssl::context::pem);
+    // Session resumption: the server-side session cache and tickets are OpenSSL's defaults; a
+    // session id context keeps cached sessions usable whatever the verify mode.
+    static const unsigned char session_context[] = "stripe-asio fake_stripe";
+    check(SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1),
+          "session id context");
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_alpn_select_cb(ctx, select_http11, nullptr);
+
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(token_key), sizeof token_key) != 1)
+        throw_openssl("RAND_bytes");
+
+    auto address = asio::ip::make_address(opts.listen_address);
+    tcp::endpoint endpoint(address, opts.port);
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+    port = acceptor.local_endpoint().port();
+
+    std::string host;
+    if (address.is_unspecified())
+        host = address.is_v4() ? "127.0.0.1" : "[::1]";
+    else if (address.is_v6())
+        host = "[" + address.to_string() + "]";
+    else
+        host = address.to_string();
+    base_url = "https://" + host + ":" + std::to_string(port);
+
+    if (!ca_pem.empty())
+        ca_file = write_temp_file(ca_pem);
+
+    asio::co_spawn(ioc, accept_loop(), asio::detached);
+    try {
+        thread = std::thread([this] {
+            for (;;) {
+                try {
+                    ioc.run();
+                    return;
+                } catch (...) {
+                    // A handler threw outside a connection; keep serving the others.
+                }
+            }
+        });
+    } catch (...) {
+        if (!ca_file.empty())
+            ::unlink(ca_file.c_str());
+        throw;
+    }
+}
+
+void fake_stripe::impl::shutdown() {
+    stopping = true;
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    for (connection* c : connections)
+        c->close();
+}
+
+void fake_stripe::impl::close_idle() {
+    for (connection* c : connections)
+        if (c->waiting)
+            c->close();
+}
+
+asio::awaitable<void> fake_stripe::impl::accept_loop() {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+        if (stopping)
+            co_return;
+        if (ec) {
+            if (!acceptor.is_open())
+                co_return;
+            // Out of descriptors or similar: back off instead of spinning.
+            asio::steady_timer pause(ioc, std::chrono::milliseconds(10));
+            co_await pause.async_wait(nothrow);
+            continue;
+        }
+        boost::system::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+
+        auto c = std::make_shared<connection>(*this, accepted.fetch_add(1) + 1, std::move(socket));
+        connections.insert(c.get());
+        std::size_t now_open = open.fetch_add(1) + 1;
+        std::size_t seen = peak.load();
+        while (now_open > seen && !peak.compare_exchange_weak(seen, now_open)) {
+        }
+        asio::co_spawn(ioc, run_connection(std::move(c)), asio::detached);
+    }
+}
+
+asio::awaitable<void> fake_stripe::impl::run_connection(std::shared_ptr<connection> self) {
+    // Runs also when the frame is destroyed unfinished (io_context torn down).
+    struct deregister {
+        impl& server;
+        connection* c;
+        ~deregister() {
+            server.connections.erase(c);
+            server.open.fetch_sub(1);
+        }
+    } guard{*this, self.get()};
+    try {
+        co_await converse(self);
+    } catch (const std::exception&) {
+        // Allocation failure or similar: drop this connection only.
+    }
+    self->close();
+}
+
+void fake_stripe::impl::arm_idle(const std::shared_ptr<connection>& c) {
+    if (opts.idle_timeout.count() <= 0)
+        return;
+    c->idle_timer.expires_after(opts.idle_timeout);
+    c->idle_timer.async_wait([c, generation = c->idle_generation](boost::system::error_code ec) {
+        // The generation check ignores an expiry that raced with the read completing.
+        if (!ec && c->idle_generation == generation)
+            c->close();
+    });
+}
+
+void fake_stripe::impl::disarm_idle(connection& c) {
+    ++c.idle_generation;
+    if (opts.idle_timeout.count() > 0)
+        c.idle_timer.cancel();
+}
+
+asio::awaitable<void> fake_stripe::impl::converse(const std::shared_ptr<connection>& self) {
+    connection& c = *self;
+    arm_idle(self);
+    auto [handshake_ec] = co_await c.stream.async_handshake(asio::ssl::stream_base::server, nothrow);
+    disarm_idle(c);
+    if (handshake_ec || c.closed)
+        co_return;
+
+    for (;;) {
+        if (c.buffer.size() == 0) {
+            // Idle between requests: this is where the idle timeout and close_idle_connections()
+            // apply. A request counts as started once its first byte has arrived.
+            c.waiting = true;
+            arm_idle(self);
+            auto [ec, n] =
+                co_await c.stream.async_read_some(c.buffer.prepare(first_read_size), nothrow);
+            c.waiting = false;
+            disarm_idle(c);
+            if (ec || c.closed)
+                co_return;
+            c.buffer.commit(n);
+        }
+
+        c.parser.emplace();
+        c.parser->header_limit(header_limit);
+        c.parser->body_limit(body_limit);
+        auto [ec, n] = co_await http::async_read_header(c.stream, c.buffer, *c.parser, nothrow);
+        if (!ec && !c.parser->is_done()) {
+            if (beast::iequals(c.parser->get()[http::field::expect], "100-continue")) {
+                static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+                auto [wec, wn] = co_await asio::async_write(
+                    c.stream, asio::buffer(go_on.data(), go_on.size()), nothrow);
+                if (wec)
+                    co_return;
+            }
+            std::tie(ec, n) = co_await http::async_read(c.stream, c.buffer, *c.parser, nothrow);
+        }
+        if (c.closed)
+            co_return;
+
+        if (ec) {
+            // Limits and malformed requests get an answer and a close; transport errors and a
+            // client that went away mid-request just end the connection.
+            unsigned status;
+            if (ec == http::error::body_limit || ec == http::error::header_limit)
+                status = 413;
+            else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+                     ec != http::error::end_of_stream && ec != http::error::partial_message)
+                status = 400;
+            else
+                co_return;
+            const request& req = c.parser->get();
+            if (opts.record_requests && c.parser->is_header_done())
+                record(c, req, status, false);
+            reply r;
+            r.status = status;
+            r.keep_alive = false;
+            c.body = status == 413
+                         ? error_json("invalid_request_error", {},
+                                      "Request too large: headers are limited to 16 KiB and "
+                                      "bodies to 64 KiB.")
+                         : error_json("invalid_request_error", {},
+                                      "Malformed HTTP request: " + ec.message());
+            write_head(c, req, r, c.body.size());
+            c.out += c.body;
+            co_await send(c);
+            co_return;
+        }
+
+        if (!co_await answer(c) || c.closed)
+            co_return;
+    }
+}
+
+asio::awaitable<bool> fake_stripe::impl::send(connection& c) {
+    auto [ec, n] = co_await asio::async_write(c.stream, asio::buffer(c.out), nothrow);
+    // An oversized answer should not pin megabytes to a long-lived connection.
+    if (c.out.capacity() > 1024 * 1024) {
+        std::string().swap(c.out);
+        std::string().swap(c.body);
+    }
+    co_return !ec;
+}
+
+asio::awaitable<void> fake_stripe::impl::hang(connection& c) {
+    // Never answer, but keep a read pending so that a client giving up frees the connection.
+    char sink[512];
+    while (!c.closed) {
+        auto [ec, n] = co_await c.stream.async_read_some(asio::buffer(sink), nothrow);
+        if (ec)
+            break;
+    }
+}
+
+asio::awaitable<bool> fake_stripe::impl::answer(connection& c) {
+    const request& req = c.parser->get();
+    ++c.served;
+    reply r;
+    r.keep_alive = req.keep_alive() && (opts.max_requests_per_connection == 0 ||
+                                        c.served < opts.max_requests_per_connection);
+    decide(c, req, r);
+
+    if (opts.record_requests) {
+        bool silent = r.what == fault::action::close_before_response ||
+                      r.what == fault::action::hang;
+        record(c, req, silent ? 0 : r.status, r.replayed);
+    }
+
+    if (r.delay.count() > 0) {
+        if (c.closed)
+            co_return false;
+        c.delay_timer.expires_after(r.delay);
+        co_await c.delay_timer.async_wait(nothrow);
+        if (c.closed) // stop() cancelled the wait
+            co_return false;
+    }
+
+    switch (r.what) {
+    case fault::action::close_before_response:
+        co_return false;
+    case fault::action::hang:
+        co_await hang(c);
+        co_return false;
+    case fault::action::close_mid_headers:
+        c.out = "HTTP/1.1 200 OK\r\nContent-Type: appl";
+        co_await send(c);
+        co_return false;
+    case fault::action::truncated_body:
+        write_head(c, req, r, c.body.size());
+        c.out.append(c.body, 0, c.body.size() / 2);
+        co_await send(c);
+        co_return false;
+    default:
+        write_head(c, req, r, c.body.size());
+        c.out += c.body;
+        co_return co_await send(c) && r.keep_alive;
+    }
+}
+
+void fake_stripe::impl::decide(connection& c, const request& req, reply& r) {
+    const std::string_view target = req.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+
+    if (path.starts_with("/express/") && req.method() == http::verb::get)
+        return express(c, path, r);
+    if (path != "/v1" && !path.starts_with("/v1/"))
+        return not_found(c, req, path, r);
+
+    // /v1/accounts/{account}/login_links
+    constexpr std::string_view prefix = "/v1/accounts/";
+    constexpr std::string_view suffix = "/login_links";
+    std::string_view segment;
+    bool login_route = path.size() >= prefix.size() + suffix.size() &&
+                       path.starts_with(prefix) && path.ends_with(suffix);
+    if (login_route) {
+        segment = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+        login_route = segment.find('/') == std::string_view::npos;
+    }
+    r.login_call = login_route && req.method() == http::verb::post;
+    if (r.login_call)
+        login_calls.fetch_add(1, std::memory_order_relaxed);
+
+    if (!authorized(c, req, r))
+        return;
+    if (!r.login_call)
+        return not_found(c, req, path, r);
+
+    r.status = 400;
+    std::string account;
+    if (!percent_decode(segment, account, false) || !is_account_id(account)) {
+        r.status = 404;
+        c.body = error_json("invalid_request_error", "resource_missing",
+                            "No such account: '" + account + "'", "account");
+        return;
+    }
+
+    std::string_view content_type = req[http::field::content_type];
+    content_type = trim(content_type.substr(0, content_type.find(';')));
+    if (!beast::iequals(content_type, "application/x-www-form-urlencoded")) {
+        c.body = error_json("invalid_request_error", {},
+                            "Invalid request (check that your POST content type is "
+                            "application/x-www-form-urlencoded). If you have any questions, we "
+                            "can help at https://support.stripe.com/.");
+        return;
+    }
+
+    std::string_view form = req.body();
+    while (!form.empty()) {
+        std::size_t amp = form.find('&');
+        std::string_view pair = form.substr(0, amp);
+        form = amp == std::string_view::npos ? std::string_view{} : form.substr(amp + 1);
+        if (pair.empty())
+            continue;
+        std::size_t eq = pair.find('=');
+        std::string_view raw_value =
+            eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+        if (!percent_decode(raw_value, c.scratch, true) ||
+            !percent_decode(pair.substr(0, eq), c.scratch, true)) {
+            c.body = error_json("invalid_request_error", {},
+                                "Invalid request: the body is not valid "
+                                "application/x-www-form-urlencoded.");
+            return;
+        }
+        if (!is_expand_parameter(c.scratch)) {
+            c.body = error_json("invalid_request_error", "parameter_unknown",
+                                "Received unknown parameter: " + c.scratch, c.scratch);
+            return;
+        }
+    }
+
+    const std::string_view key = req["Idempotency-Key"];
+    std::string fingerprint;
+    if (!key.empty()) {
+        if (key.size() > 255) {
+            c.body = error_json("invalid_request_error", {},
+                                "Keys for idempotent requests can only be up to 255 characters "
+                                "long.");
+            return;
+        }
+        fingerprint.reserve(req.method_string().size() + target.size() + req.body().size() + 2);
+        fingerprint.append(req.method_string()).append(" ").append(target).append("\n");
+        fingerprint.append(req.body());
+        std::lock_guard lock(mutex);
+        if (auto it = idempotency.find(std::string(key)); it != idempotency.end()) {
+            if (it->second.fingerprint == fingerprint) {
+                r.status = it->second.status;
+                r.replayed = true;
+                c.body = it->second.body;
+            } else {
+                c.body = error_json(
+                    "idempotency_error", {},
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    "they were first used with. Try using a key other than '" +
+                        std::string(key) + "' if you meant to execute a different request.");
+            }
+            return;
+        }
+    }
+
+    std::optional<fault> f;
+    {
+        std::lock_guard lock(mutex);
+        if (!faults.empty()) {
+            f.emplace(std::move(faults.front()));
+            faults.pop_front();
+        }
+    }
+
+    r.status = 200;
+    if (f) {
+        r.delay = f->delay;
+        r.extra_headers = std::move(f->headers);
+        for (const auto& [name, value] : r.extra_headers)
+            if (beast::iequals(name, "Connection") && value.find("close") != std::string::npos)
+                r.keep_alive = false;
+        switch (f->what) {
+        case fault::action::respond:
+            if (f->status != 200 || !f->body.empty()) {
+                r.status = f->status;
+                c.body = f->body.empty() ? generic_error(f->status) : std::move(f->body);
+                if (r.status == 200 && !key.empty())
+                    remember(key, std::move(fingerprint), c.body);
+                return;
+            }
+            break; // a normal login link, maybe late or with extra headers
+        case fault::action::garbage_body:
+            c.body = "<html>not json</html>";
+            return;
+        case fault::action::oversized_body: {
+            // Valid JSON when it is big enough to be, so only a size limit can catch it.
+            constexpr std::string_view head = R"({"object":"login_link","url":")";
+            const std::size_t n = f->oversized_bytes;
+            c.body.assign(head.substr(0, std::min(n, head.size())));
+            if (n >= head.size() + 2) {
+                c.body.append(n - head.size() - 2, 'a');
+                c.body.append("\"}");
+            } else {
+                c.body.append(n - c.body.size(), 'a');
+            }
+            return;
+        }
+        case fault::action::truncated_body:
+            r.what = f->what;
+            login_link_body(c, account);
+            return;
+        case fault::action::close_before_response:
+        case fault::action::close_mid_headers:
+        case fault::action::hang:
+            r.what = f->what;
+            return;
+        }
+    }
+
+    login_link_body(c, account);
+    if (!key.empty())
+        remember(key, std::move(fingerprint), c.body);
+}
+
+bool fake_stripe::impl::authorized(connection& c, const request& req, reply& r) {
+    const std::string_view auth = trim(req[http::field::authorization]);
+    std::string_view presented;
+    std::optional<std::string> basic;
+    if (auth.size() > 7 && beast::iequals(auth.substr(0, 7), "Bearer ")) {
+        presented = trim(auth.substr(7));
+    } else if (auth.size() > 6 && beast::iequals(auth.substr(0, 6), "Basic ")) {
+        basic = base64_decode(trim(auth.substr(6)));
+        if (basic)
+            presented = std::string_view(*basic).substr(0, basic->find(':'));
+    }
+    if (!presented.empty() && presented == opts.api_key)
+        return true;
+
+    r.status = 401;
+    r.extra_headers.emplace_back("WWW-Authenticate", "Basic realm=\"Stripe\"");
+    if (auth.empty())
+        c.body = error_json("invalid_request_error", {},
+                            "You did not provide an API key. You need to provide your API key in "
+                            "the Authorization header, using Bearer auth (e.g. 'Authorization: "
+                            "Bearer YOUR_SECRET_KEY').");
+    else
+        c.body = error_json("invalid_request_error", {},
+                            "Invalid API Key provided: " + masked_key(presented));
+    return false;
+}
+
+void fake_stripe::impl::not_found(connection& c, const request& req, std::string_view path,
+                                  reply& r) {
+    r.status = 404;
+    std::string message = "Unrecognized request URL (";
+    message.append(req.method_string()).append(": ").append(path).append(").");
+    c.body = error_json("invalid_request_error", {}, message);
+}
+
+void fake_stripe::impl::express(connection& c, std::string_view path, reply& r) {
+    r.content_type = "text/html; charset=utf-8";
+    std::string_view rest = path.substr(std::string_view("/express/").size());
+    std::size_t slash = rest.find('/');
+    bool first_visit = false;
+    if (slash != std::string_view::npos) {
+        std::string_view token = rest.substr(slash + 1);
+        if (percent_decode(rest.substr(0, slash), c.scratch, false) && is_account_id(c.scratch) &&
+            token_valid(c.scratch, token)) {
+            std::lock_guard lock(mutex);
+            first_visit = used_tokens.emplace(token).second;
+        }
+    }
+    if (!first_visit) {
+        r.status = 410;
+        c.body = expired_page();
+        return;
+    }
+    r.status = 200;
+    c.body = express_page_head();
+    c.body.append("Express Dashboard for ").append(c.scratch).append("</h1></body></html>");
+}
+
+// Tokens carry their own proof: 12 random characters, then 12 encoding a keyed hash of the
+// account and those characters. Issuing a link stores nothing (flat memory in benchmarks); only
+// visited tokens are remembered, to make them single-use.
+std::uint64_t fake_stripe::impl::token_mac(std::string_view account, std::string_view nonce) const {
+    std::uint64_t h = token_key[0];
+    auto absorb = [&h](std::string_view s) {
+        for (unsigned char ch : s) {
+            h ^= ch;
+            h *= 0x100000001b3ULL;
+        }
+        h ^= 0xff;
+        h *= 0x100000001b3ULL;
+    };
+    absorb(account);
+    absorb(nonce);
+    h ^= token_key[1];
+    // splitmix64 finaliser
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+std::string fake_stripe::impl::make_token(std::string_view account) {
+    std::string token(24, '0');
+    random.fill(token.data(), 12);
+    std::uint64_t mac = token_mac(account, std::string_view(token).substr(0, 12));
+    for (std::size_t i = 12; i < 24; ++i) {
+        token[i] = alphanumerics[mac % 62];
+        mac /= 62;
+    }
+    return token;
+}
+
+bool fake_stripe::impl::token_valid(std::string_view account, std::string_view token) const {
+    if (token.size() != 24 || !all_alnum(token))
+        return false;
+    std::uint64_t mac = token_mac(account, token.substr(0, 12));
+    for (std::size_t i = 12; i < 24; ++i) {
+        if (token[i] != alphanumerics[mac % 62])
+            return false;
+        mac /= 62;
+    }
+    return true;
+}
+
+void fake_stripe::impl::login_link_body(connection& c, std::string_view account) {
+    const std::string token = make_token(account);
+    c.body.assign(R"({"object":"login_link","created":)");
+    append_number(c.body, static_cast<std::uint64_t>(std::time(nullptr)));
+    c.body.append(R"(,"url":")")
+        .append(base_url)
+        .append("/express/")
+        .append(account)
+        .append("/")
+        .append(token)
+        .append("\"}");
+}
+
+void fake_stripe::impl::remember(std::string_view key, std::string fingerprint,
+                                 const std::string& body) {
+    std::lock_guard lock(mutex);
+    auto [it, inserted] =
+        idempotency.try_emplace(std::string(key), stored_answer{std::move(fingerprint), 200, body});
+    if (!inserted)
+        return;
+    idempotency_order.push_back(it->first);
+    if (idempotency_order.size() > idempotency_capacity) {
+        idempotency.erase(idempotency_order.front());
+        idempotency_order.pop_front();
+    }
+}
+
+void fake_stripe::impl::write_head(connection& c, const request& req, const reply& r,
+                                   std::size_t length) {
+    bool own_content_type = false;
+    bool own_connection = false;
+    for (const auto& [name, value] : r.extra_headers) {
+        own_content_type = own_content_type || beast::iequals(name, "Content-Type");
+        own_connection = own_connection || beast::iequals(name, "Connection");
+    }
+
+    std::string& o = c.out;
+    o.assign("HTTP/1.1 ");
+    append_number(o, r.status);
+    o.push_back(' ');
+    std::string_view reason = http::obsolete_reason(static_cast<http::status>(r.status));
+    o.append(reason.empty() || reason.starts_with('<') ? std::string_view("Status") : reason);
+    o.append("\r\nServer: fake_stripe\r\n");
+    if (!own_content_type)
+        o.append("Content-Type: ").append(r.content_type).append("\r\n");
+    o.append("Content-Length: ");
+    append_number(o, length);
+    o.append("\r\nRequest-Id: req_");
+    char id[14];
+    random.fill(id, sizeof id);
+    o.append(id, sizeof id).append("\r\n");
+    if (auto v = req["Stripe-Version"]; !v.empty() && safe_header_value(v))
+        o.append("Stripe-Version: ").append(v).append("\r\n");
+    if (r.login_call)
+        if (auto v = req["Idempotency-Key"]; !v.empty() && v.size() <= 255 && safe_header_value(v))
+            o.append("Idempotency-Key: ").append(v).append("\r\n");
+    if (r.replayed)
+        o.append("Idempotent-Replayed: true\r\n");
+    for (const auto& [name, value] : r.extra_headers) {
+        if (beast::iequals(name, "Content-Length"))
+            continue; // the length is always the real one
+        o.append(name).append(": ").append(value).append("\r\n");
+    }
+    if (!own_connection) {
+        if (!r.keep_alive)
+            o.append("Connection: close\r\n");
+        else if (req.version() == 10)
+            o.append("Connection: keep-alive\r\n");
+    }
+    o.append("\r\n");
+}
+
+void fake_stripe::impl::record(const connection& c, const request& req, unsigned status,
+                               bool replayed) {
+    received_request rr;
+    rr.method = std::string(req.method_string());
+    rr.target = std::string(req.target());
+    rr.body = req.body();
+    for (const auto& field : req)
+        rr.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    rr.connection_id = c.id;
+    rr.status = status;
+    rr.replayed = replayed;
+    std::lock_guard lock(mutex);
+    recorded.push_back(std::move(rr));
+}
+
+// -------------------------------------------------------------------------------------------------
+// Public API
+
+fake_stripe::fake_stripe() : fake_stripe(options{}) {}
+
+fake_stripe::fake_stripe(options opts) : impl_(std::make_unique<impl>(std::move(opts))) {
+    impl_->start();
+}
+
+fake_stripe::~fake_stripe() {
+    stop();
+    if (!impl_->ca_file.empty())
+        ::unlink(impl_->ca_file.c_str());
+}
+
+void fake_stripe::stop() {
+    std::lock_guard lock(impl_->lifecycle);
+    if (impl_->stopped)
+        return;
+    impl_->stopped = true;
+    asio::post(impl_->ioc, [s = impl_.get()] { s->shutdown(); });
+    if (impl_->thread.joinable())
+        impl_->thread.join();
+}
+
+std::string fake_stripe::base_url() const { return impl_->base_url; }
+unsigned short fake_stripe::port() const { return impl_->port; }
+const std::string& fake_stripe::api_key() const { return impl_->opts.api_key; }
+const std::string& fake_stripe::ca_pem() const { return impl_->ca_pem; }
+const std::string& fake_stripe::ca_file() const { return impl_->ca_file; }
+
+void fake_stripe::script(std::vector<fault> faults) {
+    std::lock_guard lock(impl_->mutex);
+    for (auto& f : faults)
+        impl_->faults.push_back(std::move(f));
+}
+
+void fake_stripe::push(fault f) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->faults.push_back(std::move(f));
+}
+
+std::vector<received_request> fake_stripe::requests() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->recorded;
+}
+
+std::size_t fake_stripe::request_count() const { return impl_->login_calls.load(); }
+std::uint64_t fake_stripe::connections_accepted() const { return impl_->accepted.load(); }
+std::size_t fake_stripe::connections_open() const { return impl_->open.load(); }
+std::size_t fake_stripe::max_connections_open() const { return impl_->peak.load(); }
+
+void fake_stripe::close_idle_connections() {
+    std::lock_guard lock(impl_->lifecycle);
+    if (impl_->stopped)
+        return;
+    // Synchronous, so that the caller's next request finds the connections already closed.
+    std::promise<void> done;
+    auto closed = done.get_future();
+    asio::post(impl_->ioc, [&] {
+        impl_->close_idle();
+        done.set_value();
+    });
+    closed.wait();
+}
+
+void fake_stripe::reset_counters() {
+    {
+        std::lock_guard lock(impl_->mutex);
+        impl_->recorded.clear();
+    }
+    impl_->login_calls.store(0);
+    impl_->peak.store(impl_->open.load());
+}
+
+} // namespace stripe_asio::testing

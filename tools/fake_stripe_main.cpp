@@ -1,0 +1,143 @@
+// fake-stripe: the test server as a standalone program, for curl, other languages' clients and
+// load generators. Serves until SIGINT or SIGTERM.
+#include <stripe_asio/testing/fake_stripe.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include <pthread.h>
+
+namespace {
+
+constexpr std::string_view usage_text =
+    "usage: fake-stripe [--port N] [--address A] [--cert PEM_FILE --key PEM_FILE]\n"
+    "                   [--api-key K] [--ca-out FILE] [--print-ca] [--idle-timeout-ms N]\n"
+    "                   [--no-record]\n"
+    "\n"
+    "A Stripe-shaped HTTPS server answering POST /v1/accounts/{account}/login_links.\n"
+    "\n"
+    "  --port N             port to listen on (default 0: an ephemeral port)\n"
+    "  --address A          address to listen on (default 127.0.0.1)\n"
+    "  --cert, --key        PEM certificate chain and private key (default: a CA and a server\n"
+    "                       certificate made at start)\n"
+    "  --api-key K          the accepted secret key (default sk_test_fake_stripe_key)\n"
+    "  --ca-out FILE        write the generated CA certificate (PEM) to FILE\n"
+    "  --print-ca           print the generated CA certificate (PEM) to stdout\n"
+    "  --idle-timeout-ms N  close keep-alive connections idle for N ms (default 0: never)\n"
+    "  --no-record          do not keep received requests (the default here)\n"
+    "  --help               this text\n"
+    "\n"
+    "Prints 'listening on https://HOST:PORT' once ready.\n";
+
+[[noreturn]] void usage_error(const std::string& message) {
+    std::cerr << "fake-stripe: " << message << "\n\n" << usage_text;
+    std::exit(2);
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        usage_error("cannot read " + path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+unsigned long parse_number(const std::string& flag, const std::string& text, unsigned long max) {
+    try {
+        std::size_t used = 0;
+        unsigned long n = std::stoul(text, &used);
+        if (used == text.size() && n <= max && text.find('-') == std::string::npos)
+            return n;
+    } catch (const std::exception&) {
+    }
+    usage_error("bad value for " + flag + ": " + text);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    using stripe_asio::testing::fake_stripe;
+
+    fake_stripe::options opts;
+    opts.record_requests = false; // long runs: keep memory flat
+    std::string cert_file, key_file, ca_out;
+    bool print_ca = false;
+
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc)
+                usage_error(arg + " needs a value");
+            return argv[++i];
+        };
+        if (arg == "--help" || arg == "-h") {
+            std::cout << usage_text;
+            return 0;
+        } else if (arg == "--port") {
+            opts.port = static_cast<unsigned short>(parse_number(arg, value(), 65535));
+        } else if (arg == "--address") {
+            opts.listen_address = value();
+        } else if (arg == "--cert") {
+            cert_file = value();
+        } else if (arg == "--key") {
+            key_file = value();
+        } else if (arg == "--api-key") {
+            opts.api_key = value();
+        } else if (arg == "--ca-out") {
+            ca_out = value();
+        } else if (arg == "--print-ca") {
+            print_ca = true;
+        } else if (arg == "--idle-timeout-ms") {
+            opts.idle_timeout = std::chrono::milliseconds(parse_number(arg, value(), 86'400'000));
+        } else if (arg == "--no-record") {
+            opts.record_requests = false;
+        } else {
+            usage_error("unknown option " + arg);
+        }
+    }
+    if (cert_file.empty() != key_file.empty())
+        usage_error("--cert and --key go together");
+    if (!cert_file.empty()) {
+        opts.cert_pem = read_file(cert_file);
+        opts.key_pem = read_file(key_file);
+        if (!ca_out.empty() || print_ca)
+            usage_error("--ca-out and --print-ca need a generated CA (no --cert/--key)");
+    }
+
+    // Block the signals before the server thread starts so that only sigwait() sees them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    try {
+        fake_stripe server(std::move(opts));
+        if (!ca_out.empty()) {
+            std::ofstream out(ca_out, std::ios::binary | std::ios::trunc);
+            out << server.ca_pem();
+            if (!out.flush()) {
+                std::cerr << "fake-stripe: cannot write " << ca_out << "\n";
+                return 1;
+            }
+        }
+        if (print_ca)
+            std::cout << server.ca_pem();
+        std::cout << "listening on " << server.base_url() << std::endl;
+
+        int received = 0;
+        sigwait(&signals, &received);
+        server.stop();
+    } catch (const std::exception& e) {
+        std::cerr << "fake-stripe: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
