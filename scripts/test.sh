@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command of README.md: installs what is missing, builds, runs every test, then builds
-# again under AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite there too.
+# The test command of README.md: installs what is missing, builds, runs every test, builds again
+# under AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite there too, then runs the
+# thread-safety tests under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -14,4 +15,8 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTRIPE_ASIO_SANITIZE=address
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
-echo "All tests passed (plain and ASan+UBSan builds)."
+# The threaded parts under ThreadSanitizer: only the thread-safety tests are built there.
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSTRIPE_ASIO_SANITIZE=thread
+cmake --build build-tsan -j "$jobs" --target stripe_asio_thread_tests
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build-tsan/test/stripe_asio_thread_tests
+echo "All tests passed (plain, ASan+UBSan and TSan builds)."

@@ -23,6 +23,9 @@ struct client_stats {
     std::uint64_t waiters = 0;               ///< calls waiting for a connection now
     std::uint64_t idle_connections = 0;
     std::uint64_t open_connections = 0;
+    std::uint64_t idle_evictions = 0;            ///< closed after config::idle_timeout
+    std::uint64_t stale_detected_before_use = 0; ///< idle connections found closed by the server
+    std::uint64_t rate_limited_waits = 0;        ///< attempts that waited for the rate limiter
 };
 
 } // namespace stripe_asio

@@ -34,6 +34,15 @@ struct config {
     /// Calls that may wait for a connection when all are busy; past it a call fails with
     /// errc::too_many_pending at once.
     std::size_t max_pending = 100'000;
+    /// A connection idle this long is closed instead of reused (checked whenever the pool is
+    /// used), so requests don't meet the server's own keep-alive close. 0: keep them.
+    std::chrono::milliseconds idle_timeout{30'000};
+    /// Client-side rate limit, in requests per second (every attempt counts); 0: none. Stripe
+    /// allows 100/s in live mode and 25/s in test mode; a burst waits here instead of meeting 429s.
+    double max_requests_per_second = 0;
+    /// Requests that may go at once when the limiter has been idle.
+    double rate_limit_burst = 1;
+
     /// Largest accepted response body; a larger one fails with errc::response_too_large.
     std::size_t max_response_bytes = 1024 * 1024;
 

@@ -492,6 +492,7 @@ struct fake_stripe::impl {
         std::size_t served = 0;
         std::uint64_t idle_generation = 0;
         bool waiting = false; // between requests: nothing of the next one has arrived
+        bool close_at_idle = false; // close_idle_connections() came while it was busy
         bool closed = false;
     };
 
@@ -654,9 +655,14 @@ void fake_stripe::impl::shutdown() {
 }
 
 void fake_stripe::impl::close_idle() {
-    for (connection* c : connections)
+    // A connection still finishing an answer closes as soon as it is idle, before reading
+    // anything more: to its client, exactly like one closed while idle.
+    for (connection* c : connections) {
         if (c->waiting)
             c->close();
+        else
+            c->close_at_idle = true;
+    }
 }
 
 asio::awaitable<void> fake_stripe::impl::accept_loop() {
@@ -732,6 +738,8 @@ asio::awaitable<void> fake_stripe::impl::converse(const std::shared_ptr<connecti
         if (c.buffer.size() == 0) {
             // Idle between requests: this is where the idle timeout and close_idle_connections()
             // apply. A request counts as started once its first byte has arrived.
+            if (c.close_at_idle)
+                co_return;
             c.waiting = true;
             arm_idle(self);
             auto [ec, n] =

@@ -126,7 +126,6 @@ TEST_CASE("a pooled connection the server closed while idle is replaced, once, o
     auto [ec1, diag1, link1] = make_link(ioc, client);
     REQUIRE(!ec1);
     server.close_idle_connections();
-    REQUIRE(server.connections_open() == 0);
 
     auto [ec2, diag2, link2] = make_link(ioc, client);
     REQUIRE_MESSAGE(!ec2, diag2.to_string());

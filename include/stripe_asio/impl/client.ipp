@@ -13,6 +13,7 @@
 #include <stripe_asio/detail/pool_state.hpp>
 #include <stripe_asio/detail/response_parsing.hpp>
 #include <stripe_asio/detail/retry_policy.hpp>
+#include <stripe_asio/detail/token_bucket.hpp>
 #include <stripe_asio/detail/uuid.hpp>
 #include <stripe_asio/detail/validation.hpp>
 #include <stripe_asio/impl/config.ipp>
@@ -64,7 +65,8 @@ inline constexpr std::size_t max_response_header_bytes = 16 * 1024;
 struct stat_counters {
     std::atomic<std::uint64_t> calls_started{0}, calls_succeeded{0}, calls_failed{0}, attempts{0}, retries{0},
         stale_resends{0}, connections_opened{0}, connections_closed{0}, connect_failures{0}, tls_full{0},
-        tls_resumed{0}, reuses{0}, in_flight{0}, waiters{0}, idle{0}, open{0};
+        tls_resumed{0}, reuses{0}, in_flight{0}, waiters{0}, idle{0}, open{0}, idle_evictions{0},
+        stale_detected{0}, rate_limited{0};
 };
 
 inline void bump(std::atomic<std::uint64_t>& c, std::int64_t by = 1) noexcept {
@@ -105,6 +107,7 @@ public:
         : cfg(std::move(c)), url(std::move(parts)), user_ex(std::move(user)),
           ex(cfg.thread_safe ? asio::any_io_executor(asio::make_strand(user_ex)) : user_ex),
           tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
+          limiter(cfg.max_requests_per_second, cfg.rate_limit_burst),
           jitter(std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)) {
         fixed_headers = make_fixed_headers(url.host_header, cfg.api_key, cfg.stripe_version, version);
         boost::system::error_code not_ip;
@@ -125,6 +128,7 @@ public:
     asio::any_io_executor ex; ///< where every call and every socket of the client runs
     ssl::context tls;
     pool_type pool;
+    token_bucket limiter;
     std::vector<std::unique_ptr<connection>> connections;
     call_context* calls = nullptr;
     jitter_source jitter;
@@ -212,6 +216,24 @@ public:
         }
     }
 
+    /// Closes the connections idle for idle_timeout or longer. Runs whenever a call takes a
+    /// connection, so nothing is reused after the server may have dropped it; no timer is kept,
+    /// so an unused client never holds its io_context's run() open.
+    void evict_expired_idle() {
+        if (cfg.idle_timeout.count() == 0) return;
+        auto oldest_allowed = clock_type::now() - cfg.idle_timeout;
+        // Reuse is LIFO, so the longest idle sit at the front.
+        while (!pool.idle().empty() && pool.idle().front()->idle_since <= oldest_allowed) {
+            connection* c = pool.idle().front();
+            pool.evict_idle(c);
+            destroy(c);
+            bump(counters.idle, -1);
+            bump(counters.connections_closed);
+            bump(counters.open, -1);
+            bump(counters.idle_evictions);
+        }
+    }
+
     /// Closes a connection that was in use and frees its slot.
     void discard(connection* c) noexcept {
         destroy(c);
@@ -262,6 +284,7 @@ struct lease {
 /// Waits for a connection or a slot, bounded by the call's deadline and cancellation.
 inline awaitable<lease> acquire(client_impl& c, call_context& call, bool fresh) {
     if (c.shut_down) co_return lease{errc::client_shut_down};
+    c.evict_expired_idle();
     auto r = c.pool.acquire(fresh);
     switch (r.kind) {
     case pool_type::acquire_kind::reuse: bump(c.counters.idle, -1); co_return lease{{}, r.connection};
@@ -365,6 +388,27 @@ inline awaitable<void> run_attempt(client_impl& c, call_context& call, bool fres
     call.should_retry.reset();
     call.replayed = false;
 
+    // The client-side rate limit: every attempt is a request Stripe counts.
+    if (c.limiter.enabled()) {
+        auto wait = c.limiter.reserve(clock_type::now(), call.deadline);
+        if (!wait) {
+            rep.ec = errc::deadline_exceeded;
+            rep.unusable = true;
+            rep.detail = "the rate limit leaves no room before the deadline";
+            co_return;
+        }
+        if (wait->count() > 0) {
+            bump(c.counters.rate_limited);
+            call.timer.expires_after(*wait);
+            co_await call.timer.async_wait(use_tuple);
+            if (cancelled(co_await asio::this_coro::cancellation_state) || c.shut_down) {
+                rep.ec = c.shut_down ? error_code(errc::client_shut_down) : error_code(asio::error::operation_aborted);
+                rep.unusable = true;
+                co_return;
+            }
+        }
+    }
+
     lease l = co_await acquire(c, call, fresh);
     if (l.ec) {
         rep.ec = l.ec;
@@ -375,6 +419,7 @@ inline awaitable<void> run_attempt(client_impl& c, call_context& call, bool fres
     // A connection that sat idle may have been closed by the server; where the socket already
     // shows it, replace it before sending rather than after failing.
     if (conn && clock_type::now() - conn->idle_since >= liveness_check_after && conn->peer_has_closed()) {
+        bump(c.counters.stale_detected);
         c.destroy(conn);
         bump(c.counters.connections_closed);
         bump(c.counters.open, -1);
@@ -702,6 +747,9 @@ STRIPE_ASIO_DECL client_stats read_stats(const client_impl& impl) {
     s.waiters = get(k.waiters);
     s.idle_connections = get(k.idle);
     s.open_connections = get(k.open);
+    s.idle_evictions = get(k.idle_evictions);
+    s.stale_detected_before_use = get(k.stale_detected);
+    s.rate_limited_waits = get(k.rate_limited);
     return s;
 }
 

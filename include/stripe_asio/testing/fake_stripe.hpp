@@ -98,8 +98,9 @@ public:
     std::uint64_t connections_accepted() const;
     std::size_t connections_open() const;
     std::size_t max_connections_open() const; ///< the peak of connections_open()
-    /// Closes every connection that is not in the middle of a request (a server restart, as
-    /// seen by keep-alive clients).
+    /// Closes every keep-alive connection waiting for its next request, as a restarting server
+    /// would; one still sending an answer closes as soon as that answer is out, before it reads
+    /// anything more.
     void close_idle_connections();
     void reset_counters(); ///< clears recorded requests and the peak
 

@@ -1,0 +1,69 @@
+// One client shared by the threads of a thread pool. Built and run under ThreadSanitizer too.
+#include "integration/fixture.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+using namespace test;
+
+TEST_SUITE("threads") {
+
+TEST_CASE("8 threads share one client: every call completes, on the pool, within the limits") {
+    fake_stripe::options opts;
+    opts.record_requests = false;
+    fake_stripe server(opts);
+    asio::thread_pool pool(8);
+    auto cfg = config_for(server);
+    cfg.max_connections = 8;
+    auto client = std::make_unique<stripe_asio::client>(pool.get_executor(), cfg);
+    constexpr int callers = 64, calls_each = 25;
+    std::atomic<int> ok{0}, failed{0};
+    std::mutex m;
+    std::set<std::thread::id> handler_threads;
+    for (int i = 0; i < callers; ++i) {
+        asio::co_spawn(
+            pool,
+            [&]() -> asio::awaitable<void> {
+                for (int j = 0; j < calls_each; ++j) {
+                    auto [ec, diag, link] = co_await client->create_login_link("acct_1032D82eZvKYlo2C",
+                                                                                asio::as_tuple(asio::use_awaitable));
+                    (!ec && !link.url.empty() ? ok : failed)++;
+                    std::lock_guard lock(m);
+                    handler_threads.insert(std::this_thread::get_id());
+                }
+            },
+            asio::detached);
+    }
+    // Stats are readable from any thread while the calls run.
+    for (int i = 0; i < 100 && ok + failed < callers * calls_each; ++i) {
+        auto s = client->stats();
+        CHECK(s.open_connections <= 8);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    pool.wait();
+    CHECK(ok == callers * calls_each);
+    CHECK(failed == 0);
+    CHECK(server.max_connections_open() <= 8);
+    CHECK(handler_threads.count(std::this_thread::get_id()) == 0);
+    client.reset();
+}
+
+TEST_CASE("destroying a shared client while threads call it completes every call") {
+    fake_stripe server;
+    asio::thread_pool pool(4);
+    auto client = std::make_unique<stripe_asio::client>(pool.get_executor(), config_for(server));
+    server.script({fault::with(fault::action::hang), fault::with(fault::action::hang)});
+    std::atomic<int> completed{0};
+    for (int i = 0; i < 50; ++i)
+        client->create_login_link("acct_1032D82eZvKYlo2C", [&](auto, auto, auto) { ++completed; });
+    while (server.request_count() < 2) std::this_thread::yield();
+    client.reset();
+    pool.wait();
+    CHECK(completed == 50);
+}
+
+} // TEST_SUITE
