@@ -37,4 +37,25 @@ grep -q 'sk_test_wrong_key_123' "$work/err401" && fail "the API key leaked: $(ca
 [ $rc_ca -eq 1 ] && grep -q 'kind=tls_verification_failed' "$work/errca" || fail "wrong CA: $(cat "$work/errca")"
 [ $rc_usage -eq 2 ] || fail "usage error exit code $rc_usage"
 "$cli" --help | grep -q -- '--max-retries' || fail "help"
+
+# --max-retries and --timeout, against a second server scripted to fail.
+"$fake" --port 0 --ca-out "$work/ca2.pem" --api-key sk_test_cli_secret_key \
+  --fault 500 --fault 500 --fault 500 --fault 503 --fault hang > "$work/server2.out" &
+server2=$!
+trap 'kill "$server" "$server2" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 200); do grep -q '^listening on ' "$work/server2.out" 2>/dev/null && break; sleep 0.05; done
+base2=$(sed -n 's/^listening on //p' "$work/server2.out")
+export STRIPE_API_BASE="$base2" STRIPE_CA_FILE="$work/ca2.pem"
+set +e
+"$cli" acct_1032D82eZvKYlo2C --max-retries 0 2> "$work/retry0"; rc0=$?
+"$cli" acct_1032D82eZvKYlo2C --max-retries 2 2> "$work/retry2"; rc2=$?
+start=$(date +%s%N)
+"$cli" acct_1032D82eZvKYlo2C --timeout 1 2> "$work/timeout"; rct=$?
+elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+set -e
+[ $rc0 -eq 1 ] && grep -q 'attempts=1 ' "$work/retry0" && grep -q 'status=500' "$work/retry0" || fail "--max-retries 0: $(cat "$work/retry0")"
+[ $rc2 -eq 1 ] && grep -q 'attempts=3 ' "$work/retry2" && grep -q 'status=503' "$work/retry2" || fail "--max-retries 2: $(cat "$work/retry2")"
+[ $rct -eq 1 ] && grep -q 'kind=deadline_exceeded' "$work/timeout" || fail "--timeout: $(cat "$work/timeout")"
+[ $elapsed_ms -lt 5000 ] || fail "--timeout 1 took ${elapsed_ms} ms"
+"$cli" acct_1032D82eZvKYlo2C > /dev/null || fail "the script is used up, the next call must succeed"
 echo "cli ok"

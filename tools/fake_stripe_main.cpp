@@ -15,12 +15,15 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace {
 
 constexpr std::string_view usage_text =
     "usage: fake-stripe [--port N] [--address A] [--cert PEM_FILE --key PEM_FILE]\n"
     "                   [--api-key K] [--ca-out FILE] [--print-ca] [--idle-timeout-ms N]\n"
-    "                   [--no-record]\n"
+    "                   [--no-record] [--fault F]...\n"
     "\n"
     "A Stripe-shaped HTTPS server answering POST /v1/accounts/{account}/login_links.\n"
     "\n"
@@ -33,6 +36,9 @@ constexpr std::string_view usage_text =
     "  --print-ca           print the generated CA certificate (PEM) to stdout\n"
     "  --idle-timeout-ms N  close keep-alive connections idle for N ms (default 0: never)\n"
     "  --no-record          do not keep received requests (the default here)\n"
+    "  --fault F            script the next login-link call (repeat for more, in order):\n"
+    "                       a status (500, 429, 409, ...) answered with a Stripe error,\n"
+    "                       or close, close-mid-headers, truncate, garbage, oversize, hang\n"
     "  --help               this text\n"
     "\n"
     "Prints 'listening on https://HOST:PORT' once ready.\n";
@@ -47,6 +53,22 @@ std::string read_file(const std::string& path) {
     if (!in)
         usage_error("cannot read " + path);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+stripe_asio::testing::fault parse_fault(const std::string& text) {
+    using stripe_asio::testing::fault;
+    if (text == "close") return fault::with(fault::action::close_before_response);
+    if (text == "close-mid-headers") return fault::with(fault::action::close_mid_headers);
+    if (text == "truncate") return fault::with(fault::action::truncated_body);
+    if (text == "garbage") return fault::with(fault::action::garbage_body);
+    if (text == "oversize") return fault::with(fault::action::oversized_body);
+    if (text == "hang") return fault::with(fault::action::hang);
+    if (text.size() == 3 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        unsigned status = unsigned(std::stoul(text));
+        if (status >= 400 && status <= 599)
+            return fault::stripe_error(status, status >= 500 ? "api_error" : "invalid_request_error");
+    }
+    usage_error("unknown fault " + text);
 }
 
 unsigned long parse_number(const std::string& flag, const std::string& text, unsigned long max) {
@@ -69,6 +91,7 @@ int main(int argc, char** argv) {
     opts.record_requests = false; // long runs: keep memory flat
     std::string cert_file, key_file, ca_out;
     bool print_ca = false;
+    std::vector<stripe_asio::testing::fault> faults;
 
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
@@ -98,6 +121,8 @@ int main(int argc, char** argv) {
             opts.idle_timeout = std::chrono::milliseconds(parse_number(arg, value(), 86'400'000));
         } else if (arg == "--no-record") {
             opts.record_requests = false;
+        } else if (arg == "--fault") {
+            faults.push_back(parse_fault(value()));
         } else {
             usage_error("unknown option " + arg);
         }
@@ -120,6 +145,7 @@ int main(int argc, char** argv) {
 
     try {
         fake_stripe server(std::move(opts));
+        server.script(std::move(faults));
         if (!ca_out.empty()) {
             std::ofstream out(ca_out, std::ios::binary | std::ios::trunc);
             out << server.ca_pem();
