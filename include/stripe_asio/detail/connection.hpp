@@ -23,7 +23,8 @@ struct connection {
     connection(const boost::asio::any_io_executor& ex, boost::asio::ssl::context& tls) : stream(ex, tls) {}
 
     boost::beast::ssl_stream<boost::beast::tcp_stream> stream;
-    boost::beast::flat_buffer buffer;
+    boost::beast::flat_buffer buffer; ///< response bytes
+    std::string out;                  ///< request bytes, rewritten for every request
     clock_type::time_point idle_since{};
     std::uint64_t requests = 0; ///< requests sent on it so far
 

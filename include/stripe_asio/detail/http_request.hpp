@@ -34,9 +34,8 @@ struct request_parts {
     bool has_body = true;             ///< POST: Content-Type and Content-Length, even when empty
 };
 
-inline std::string make_request(std::string_view fixed_headers, const request_parts& p) {
-    std::string r;
-    r.reserve(fixed_headers.size() + p.target.size() + p.body.size() + 256);
+/// Appends the request to `r` (a connection's reused buffer, so no allocation once it has grown).
+inline void append_request(std::string& r, std::string_view fixed_headers, const request_parts& p) {
     r.append(p.method).append(" ").append(p.target).append(" HTTP/1.1\r\n");
     r.append(fixed_headers);
     if (p.has_body) {
@@ -47,6 +46,12 @@ inline std::string make_request(std::string_view fixed_headers, const request_pa
     if (!p.stripe_account.empty()) r.append("Stripe-Account: ").append(p.stripe_account).append("\r\n");
     r.append("\r\n");
     r.append(p.body);
+}
+
+inline std::string make_request(std::string_view fixed_headers, const request_parts& p) {
+    std::string r;
+    r.reserve(fixed_headers.size() + p.target.size() + p.body.size() + 256);
+    append_request(r, fixed_headers, p);
     return r;
 }
 

@@ -73,26 +73,48 @@ inline void bump(std::atomic<std::uint64_t>& c, std::int64_t by = 1) noexcept {
     c.fetch_add(static_cast<std::uint64_t>(by), std::memory_order_relaxed);
 }
 
-/// One call, as the engine sees it. Lives in the call's coroutine frame.
+/// What a call sends, fixed before its first attempt. The request bytes themselves are written
+/// into the connection's own buffer at each attempt, so a waiting call holds none of them.
+struct call_spec {
+    request_options options;
+    const char* method = "POST";
+    std::string target;   ///< path and query, encoded
+    std::string body;     ///< form body (POST)
+    bool has_body = true; ///< POST: Content-Type and Content-Length, even for an empty body
+    bool wants_key = true;
+    errc refused{};       ///< set when the input was already found bad
+    const char* refusal = nullptr;
+};
+
+/// One call while it runs. It lives in the call's coroutine frame, which is what a call costs
+/// while it waits for a connection: keep it small. Per-attempt state (parser, buffers) lives in
+/// exchange()'s frame, which exists only while the call holds a connection.
 struct call_context {
     explicit call_context(const asio::any_io_executor& ex) : timer(ex) {}
 
-    std::string request;        ///< the bytes sent on every attempt
-    fixed_string<255> idempotency_key;
+    std::array<char, uuid_text_length> generated_key{};
+    std::string_view idempotency_key; ///< the caller's, or generated_key
     clock_type::time_point deadline = clock_type::time_point::max();
     std::chrono::milliseconds attempt_timeout{};
     unsigned max_retries = 0;
-    asio::steady_timer timer;   ///< waits for a connection, and for backoff
+    unsigned attempts = 0;
+    asio::steady_timer timer;     ///< waits for the rate limiter, a connection, and backoff
     call_context* prev = nullptr; ///< in the client's list of live calls, for shutdown
     call_context* next = nullptr;
 
-    // The outcome of the last attempt.
+    // The last response.
     unsigned status = 0;
     std::string body;
     fixed_string<64> request_id;
     std::optional<bool> should_retry;
     bool replayed = false;
     bool stale_resent = false;
+
+    std::unique_ptr<diagnostics> diag; ///< made on the first failed attempt
+    diagnostics& failure() {
+        if (!diag) diag = std::make_unique<diagnostics>();
+        return *diag;
+    }
 };
 
 using pool_type = pool_state<connection>;
@@ -234,6 +256,13 @@ public:
         }
     }
 
+    /// Closes a connection the caller holds but has not used, keeping its slot for a new one.
+    void close_unused(connection* c) noexcept {
+        destroy(c);
+        bump(counters.connections_closed);
+        bump(counters.open, -1);
+    }
+
     /// Closes a connection that was in use and frees its slot.
     void discard(connection* c) noexcept {
         destroy(c);
@@ -273,57 +302,8 @@ struct attempt_report {
     bool reused = false;
     bool stale = false;     ///< failed on a reused connection before any response byte
     bool certificate_failure = false;
-    bool unusable = false;  ///< something came back, but not a usable response
+    bool unusable = false;  ///< nothing to retry: refused locally, or an answer that cannot be used
 };
-
-struct lease {
-    error_code ec;
-    connection* conn = nullptr; ///< a reused connection, or null: open one in the slot we hold
-};
-
-/// Waits for a connection or a slot, bounded by the call's deadline and cancellation.
-inline awaitable<lease> acquire(client_impl& c, call_context& call, bool fresh) {
-    if (c.shut_down) co_return lease{errc::client_shut_down};
-    c.evict_expired_idle();
-    auto r = c.pool.acquire(fresh);
-    switch (r.kind) {
-    case pool_type::acquire_kind::reuse: bump(c.counters.idle, -1); co_return lease{{}, r.connection};
-    case pool_type::acquire_kind::open: co_return lease{};
-    case pool_type::acquire_kind::replace:
-        bump(c.counters.idle, -1);
-        c.destroy(r.connection);
-        bump(c.counters.connections_closed);
-        bump(c.counters.open, -1);
-        co_return lease{};
-    case pool_type::acquire_kind::overflow: co_return lease{errc::too_many_pending};
-    case pool_type::acquire_kind::wait: break;
-    }
-    call_waiter w;
-    w.timer = &call.timer;
-    c.pool.enqueue(w);
-    bump(c.counters.waiters);
-    call.timer.expires_at(call.deadline);
-    co_await call.timer.async_wait(use_tuple);
-    bool was_cancelled = cancelled(co_await asio::this_coro::cancellation_state);
-    if (w.granted) {
-        if (was_cancelled || c.shut_down) {
-            c.release(w.connection); // pass it on to the next waiter
-            co_return lease{was_cancelled ? error_code(asio::error::operation_aborted) : error_code(errc::client_shut_down)};
-        }
-        if (fresh && w.connection) {
-            c.destroy(w.connection);
-            bump(c.counters.connections_closed);
-            bump(c.counters.open, -1);
-            co_return lease{};
-        }
-        co_return lease{{}, w.connection};
-    }
-    c.pool.remove(w);
-    bump(c.counters.waiters, -1);
-    if (was_cancelled) co_return lease{asio::error::operation_aborted};
-    if (c.shut_down) co_return lease{errc::client_shut_down};
-    co_return lease{errc::deadline_exceeded};
-}
 
 /// Maps a socket-level failure of an attempt to the library's error.
 inline error_code transport_error(const boost::system::error_code& ec, bool deadline_bound) {
@@ -331,6 +311,13 @@ inline error_code transport_error(const boost::system::error_code& ec, bool dead
     if (ec == http::error::body_limit || ec == http::error::header_limit) return errc::response_too_large;
     if (is_certificate_failure(ec)) return errc::tls_verification_failed;
     return errc::connection_error;
+}
+
+/// The error a call ends with when it stops waiting for something.
+inline error_code interruption(const client_impl& c, bool was_cancelled) {
+    if (was_cancelled) return asio::error::operation_aborted;
+    if (c.shut_down) return errc::client_shut_down;
+    return errc::deadline_exceeded;
 }
 
 /// Resolve, connect, TLS handshake with the peer verified. Returns the failure, if any.
@@ -380,54 +367,26 @@ inline awaitable<boost::system::error_code> open_connection(client_impl& c, conn
     co_return boost::system::error_code{};
 }
 
-/// One attempt: a connection, the request out, the response in. Fills `call` with the response.
-inline awaitable<void> run_attempt(client_impl& c, call_context& call, bool fresh, attempt_report& rep) {
-    call.status = 0;
-    call.body.clear();
-    call.request_id = {};
-    call.should_retry.reset();
-    call.replayed = false;
+/// Writes this call's request into the connection's reusable buffer.
+inline void write_request(const client_impl& c, const call_spec& spec, const call_context& call, std::string& out) {
+    request_parts parts;
+    parts.method = spec.method;
+    parts.target = spec.target;
+    parts.body = spec.body;
+    parts.has_body = spec.has_body;
+    parts.idempotency_key = call.idempotency_key;
+    parts.stripe_account = spec.options.stripe_account;
+    out.clear();
+    append_request(out, c.fixed_headers, parts);
+}
 
-    // The client-side rate limit: every attempt is a request Stripe counts.
-    if (c.limiter.enabled()) {
-        auto wait = c.limiter.reserve(clock_type::now(), call.deadline);
-        if (!wait) {
-            rep.ec = errc::deadline_exceeded;
-            rep.unusable = true;
-            rep.detail = "the rate limit leaves no room before the deadline";
-            co_return;
-        }
-        if (wait->count() > 0) {
-            bump(c.counters.rate_limited);
-            call.timer.expires_after(*wait);
-            co_await call.timer.async_wait(use_tuple);
-            if (cancelled(co_await asio::this_coro::cancellation_state) || c.shut_down) {
-                rep.ec = c.shut_down ? error_code(errc::client_shut_down) : error_code(asio::error::operation_aborted);
-                rep.unusable = true;
-                co_return;
-            }
-        }
-    }
-
-    lease l = co_await acquire(c, call, fresh);
-    if (l.ec) {
-        rep.ec = l.ec;
-        rep.unusable = true; // nothing was sent: not a network fault to retry
-        co_return;
-    }
-    connection* conn = l.conn;
-    // A connection that sat idle may have been closed by the server; where the socket already
-    // shows it, replace it before sending rather than after failing.
-    if (conn && clock_type::now() - conn->idle_since >= liveness_check_after && conn->peer_has_closed()) {
-        bump(c.counters.stale_detected);
-        c.destroy(conn);
-        bump(c.counters.connections_closed);
-        bump(c.counters.open, -1);
-        conn = nullptr;
-    }
+/// One exchange on a connection the call holds (`conn`, or a new one opened in its slot when
+/// null): the request out, the response in, the connection given back. Fills `call` with the
+/// response, or `rep` with what went wrong.
+inline awaitable<void> exchange(client_impl& c, const call_spec& spec, call_context& call, connection* conn,
+                                attempt_report& rep) {
     bool deadline_bound = call.deadline <= clock_type::now() + call.attempt_timeout;
     auto expiry = deadline_bound ? call.deadline : clock_type::now() + call.attempt_timeout;
-
     if (!conn) {
         conn = &c.add_connection();
         beast::get_lowest_layer(conn->stream).expires_at(expiry);
@@ -455,7 +414,8 @@ inline awaitable<void> run_attempt(client_impl& c, call_context& call, bool fres
     tcp_layer.expires_at(expiry);
     ++conn->requests;
     bump(c.counters.attempts);
-    auto [wec, written] = co_await asio::async_write(conn->stream, asio::buffer(call.request), use_tuple);
+    write_request(c, spec, call, conn->out);
+    auto [wec, written] = co_await asio::async_write(conn->stream, asio::buffer(conn->out), use_tuple);
     (void)written;
     http::response_parser<http::string_body> parser;
     parser.header_limit(max_response_header_bytes);
@@ -504,130 +464,99 @@ inline awaitable<void> run_attempt(client_impl& c, call_context& call, bool fres
     }
 }
 
-/// The attempts of one call, with retries. On return, call.status/body hold the last response,
-/// or the error is in `ec` with the story in `diag`.
-inline awaitable<error_code> run_attempts(client_impl& c, call_context& call, diagnostics& diag) {
-    retry_state retries(c.cfg.retry, call.max_retries);
-    bool fresh = false;
-    for (;;) {
-        attempt_report rep;
-        co_await run_attempt(c, call, fresh, rep);
-        fresh = false;
-        ++diag.attempts;
-        attempt_outcome outcome;
-        outcome.got_response = !rep.ec;
-        outcome.status = call.status;
-        outcome.should_retry = call.should_retry;
-        outcome.certificate_failure = rep.certificate_failure;
-        outcome.caller_cancelled = rep.ec == asio::error::operation_aborted || rep.ec == errc::client_shut_down ||
-                                   rep.ec == errc::deadline_exceeded;
-        outcome.response_unusable = rep.unusable;
+/// After a failed attempt: records it, and says whether to go again (and how long to wait
+/// first) or stop with an error. A plain function, so its locals stay off the call's frame.
+struct next_step {
+    error_code stop_with;              ///< set: the call ends with this error
+    std::chrono::milliseconds wait{0}; ///< before the next attempt
+    bool fresh = false;                ///< the next attempt must not reuse a connection
+};
 
-        diagnostics error_fields;
-        if (!rep.ec && call.status >= 200 && call.status < 300) co_return error_code{};
-        if (!rep.ec) {
-            parse_stripe_error(call.body, error_fields);
-            outcome.lock_timeout = error_fields.code == "lock_timeout";
-        }
-        attempt_record record;
-        record.ec = rep.ec ? rep.ec : error_code(errc_from_status(call.status, error_fields.type));
-        record.http_status = call.status;
-        record.request_id = std::string(call.request_id.view());
-        record.reused_connection = rep.reused;
-        record.stale_connection = rep.stale;
+inline next_step after_failure(client_impl& c, call_context& call, attempt_report& rep, retry_state& retries) {
+    attempt_outcome outcome;
+    outcome.got_response = !rep.ec;
+    outcome.status = call.status;
+    outcome.should_retry = call.should_retry;
+    outcome.certificate_failure = rep.certificate_failure;
+    outcome.caller_cancelled = rep.ec == asio::error::operation_aborted || rep.ec == errc::client_shut_down ||
+                               rep.ec == errc::deadline_exceeded;
+    outcome.response_unusable = rep.unusable;
 
-        bool again = false;
-        std::chrono::milliseconds wait{0};
-        if (rep.stale && retries.take_stale_resend()) {
-            again = true;
-            fresh = true;
-            call.stale_resent = true;
-            bump(c.counters.stale_resends);
-        } else if (retries.take_retry(outcome)) {
-            again = true;
-            wait = retries.next_delay(c.jitter.next());
-            bump(c.counters.retries);
-        }
-        if (again && clock_type::now() + wait >= call.deadline) again = false; // would wake past the deadline
-        record.wait_before_next = again ? wait : std::chrono::milliseconds{0};
-        diag.failed_attempts.push_back(record);
-
-        if (!again) {
-            diag.http_status = call.status;
-            diag.request_id = record.request_id;
-            diag.detail = std::move(rep.detail);
-            if (!rep.ec) {
-                diag.type = std::move(error_fields.type);
-                diag.code = std::move(error_fields.code);
-                diag.decline_code = std::move(error_fields.decline_code);
-                diag.message = std::move(error_fields.message);
-                diag.param = std::move(error_fields.param);
-                diag.doc_url = std::move(error_fields.doc_url);
-            }
-            co_return record.ec;
-        }
-        if (wait.count() > 0) {
-            call.timer.expires_after(wait);
-            co_await call.timer.async_wait(use_tuple);
-            if (cancelled(co_await asio::this_coro::cancellation_state)) co_return asio::error::operation_aborted;
-            if (c.shut_down) co_return errc::client_shut_down;
-        }
+    diagnostics& diag = call.failure();
+    diagnostics fields;
+    if (!rep.ec) {
+        parse_stripe_error(call.body, fields);
+        outcome.lock_timeout = fields.code == "lock_timeout";
     }
+    attempt_record record;
+    record.ec = rep.ec ? rep.ec : error_code(errc_from_status(call.status, fields.type));
+    record.http_status = call.status;
+    record.request_id = call.request_id.str();
+    record.reused_connection = rep.reused;
+    record.stale_connection = rep.stale;
+
+    next_step step;
+    bool again = false;
+    if (rep.stale && retries.take_stale_resend()) {
+        again = true;
+        step.fresh = true;
+        call.stale_resent = true;
+        bump(c.counters.stale_resends);
+    } else if (retries.take_retry(outcome)) {
+        again = true;
+        step.wait = retries.next_delay(c.jitter.next());
+        bump(c.counters.retries);
+    }
+    if (again && clock_type::now() + step.wait >= call.deadline) again = false; // would wake past it
+    record.wait_before_next = again ? step.wait : std::chrono::milliseconds{0};
+    if (!again) {
+        step.stop_with = record.ec;
+        diag.http_status = call.status;
+        diag.request_id = record.request_id;
+        diag.detail = std::move(rep.detail);
+        diag.type = std::move(fields.type);
+        diag.code = std::move(fields.code);
+        diag.decline_code = std::move(fields.decline_code);
+        diag.message = std::move(fields.message);
+        diag.param = std::move(fields.param);
+        diag.doc_url = std::move(fields.doc_url);
+    }
+    diag.failed_attempts.push_back(std::move(record));
+    return step;
 }
 
-template <class Result>
-struct call_outcome {
-    error_code ec;
-    diagnostics diag;
-    Result result;
-};
-
-/// The parts of a call every endpoint shares: checks, key, deadline, then the attempts.
-struct call_input {
-    std::string_view method;
-    std::string target;
-    std::string body;
-    bool has_body = true;
-    bool wants_key = true;
-};
-
-inline error_code prepare_call(client_impl& c, const request_options& opts, call_input& in, call_context& call,
-                               diagnostics& diag) {
-    auto bad = [&diag](errc e, const char* why) {
-        diag.detail = why;
+/// Checks the caller's options and fixes the call's key, deadline and retry budget.
+inline error_code prepare_call(client_impl& c, call_spec& spec, call_context& call, std::string& why) {
+    auto bad = [&why](errc e, const char* reason) {
+        why = reason;
         return error_code(e);
     };
+    const request_options& opts = spec.options;
+    if (spec.refusal) return bad(spec.refused, spec.refusal);
     if (!opts.idempotency_key.empty() && !is_valid_idempotency_key(opts.idempotency_key))
         return bad(errc::invalid_idempotency_key, "idempotency key must be 1 to 255 visible ASCII characters");
     if (!opts.stripe_account.empty() && !is_valid_account_id(opts.stripe_account))
         return bad(errc::invalid_request_options, "stripe_account must be acct_ followed by letters and digits");
     for (const auto& e : opts.expand)
-        if (e.empty() || e.size() > 5000) return bad(errc::invalid_request_options, "expand entries must be 1 to 5000 characters");
+        if (e.empty() || e.size() > 5000)
+            return bad(errc::invalid_request_options, "expand entries must be 1 to 5000 characters");
     if (opts.attempt_timeout && opts.attempt_timeout->count() <= 0)
         return bad(errc::invalid_request_options, "attempt_timeout must be positive");
     if (opts.call_timeout && opts.call_timeout->count() < 0)
         return bad(errc::invalid_request_options, "call_timeout must not be negative");
+    if (c.shut_down) return bad(errc::client_shut_down, "the client was shut down before the call started");
 
-    if (in.wants_key) {
+    if (spec.wants_key) {
         if (!opts.idempotency_key.empty()) {
-            call.idempotency_key.assign(opts.idempotency_key);
+            call.idempotency_key = opts.idempotency_key;
         } else {
             std::array<std::uint8_t, 16> bytes{};
             if (RAND_bytes(bytes.data(), int(bytes.size())) != 1)
                 return bad(errc::invalid_config, "the system's random source failed");
-            auto text = format_uuid_v4(bytes);
-            call.idempotency_key.assign(std::string_view(text.data(), text.size()));
+            call.generated_key = format_uuid_v4(bytes);
+            call.idempotency_key = std::string_view(call.generated_key.data(), call.generated_key.size());
         }
     }
-    diag.idempotency_key = call.idempotency_key.str();
-    request_parts parts;
-    parts.method = in.method;
-    parts.target = in.target;
-    parts.body = in.body;
-    parts.has_body = in.has_body;
-    parts.idempotency_key = call.idempotency_key.view();
-    parts.stripe_account = opts.stripe_account;
-    call.request = make_request(c.fixed_headers, parts);
     call.attempt_timeout = opts.attempt_timeout.value_or(c.cfg.attempt_timeout);
     auto total = opts.call_timeout.value_or(c.cfg.call_timeout);
     if (total.count() > 0) call.deadline = clock_type::now() + total;
@@ -635,85 +564,194 @@ inline error_code prepare_call(client_impl& c, const request_options& opts, call
     return {};
 }
 
-inline void fill_metadata(const call_context& call, const diagnostics& diag, response_metadata& meta) {
-    meta.request_id = call.request_id;
-    meta.idempotency_key = call.idempotency_key;
-    meta.http_status = call.status;
-    meta.attempts = diag.attempts;
-    meta.idempotent_replayed = call.replayed;
-    meta.stale_connection_retried = call.stale_resent;
-}
-
-/// Runs a prepared call and turns the final response into a Result with `parse`.
 template <class Result>
 using result_parser = error_code (*)(std::string_view body, Result& out, std::string& why);
 
 template <class Result>
-awaitable<call_outcome<Result>> run_call(std::shared_ptr<client_impl> self, request_options opts, call_input in,
-                                         result_parser<Result> parse) {
+using result_handler = asio::any_completion_handler<void(error_code, diagnostics, Result)>;
+
+/// Builds the result (or the diagnostics) and hands them to the caller's handler, on its own
+/// executor. Dispatched, as co_spawn does: run_call has suspended at least once by now, so this
+/// is never inside the initiating function.
+template <class Result>
+void complete_call(client_impl& c, call_context& call, error_code ec, std::string why, result_parser<Result> parse,
+                   result_handler<Result>& handler) {
+    Result result;
+    diagnostics diag;
+    if (!ec) {
+        ec = parse(std::string_view(call.body), result, why);
+        if (ec) {
+            result = Result{}; // never a half-filled result
+            diag.http_status = call.status;
+            diag.request_id = call.request_id.str();
+        } else {
+            response_metadata& meta = result.meta;
+            meta.request_id = call.request_id;
+            meta.idempotency_key.assign(call.idempotency_key);
+            meta.http_status = call.status;
+            meta.attempts = call.attempts;
+            meta.idempotent_replayed = call.replayed;
+            meta.stale_connection_retried = call.stale_resent;
+        }
+    }
+    if (ec) {
+        if (call.diag) diag = std::move(*call.diag);
+        if (!why.empty()) diag.detail = std::move(why);
+        diag.attempts = call.attempts;
+        diag.idempotency_key = std::string(call.idempotency_key);
+        redact(diag.message, c.cfg.api_key);
+        redact(diag.detail, c.cfg.api_key);
+    }
+    bump(c.counters.in_flight, -1);
+    bump(ec ? c.counters.calls_failed : c.counters.calls_succeeded);
+    auto ex = asio::get_associated_executor(handler, c.user_ex);
+    asio::dispatch(ex, [h = std::move(handler), ec, diag = std::move(diag), result = std::move(result)]() mutable {
+        std::move(h)(ec, std::move(diag), std::move(result));
+    });
+}
+
+/// One call, from checks to completion. Everything here sits in the coroutine frame while the
+/// call waits, so it holds only what it must; see call_context and exchange().
+template <class Result>
+awaitable<void> run_call(std::shared_ptr<client_impl> self, call_spec spec, result_parser<Result> parse,
+                         result_handler<Result> handler) {
     // Terminal and partial cancellation both end the call; inner I/O is cancelled terminally.
     co_await asio::this_coro::reset_cancellation_state(
         asio::enable_partial_cancellation(), [](asio::cancellation_type t) {
             return t == asio::cancellation_type::none ? t : asio::cancellation_type::terminal;
         });
     client_impl& c = *self;
-    call_outcome<Result> out;
+    // Keeps the handler's executor from running out of work while the call is in flight.
+    auto work = asio::prefer(asio::get_associated_executor(handler, c.user_ex),
+                             asio::execution::outstanding_work.tracked);
     call_context call(c.ex);
+    std::string why;
     bump(c.counters.calls_started);
     bump(c.counters.in_flight);
-    out.ec = prepare_call(c, opts, in, call, out.diag);
-    if (!out.ec && c.shut_down) out.ec = errc::client_shut_down;
-    if (!out.ec) {
+    error_code ec = prepare_call(c, spec, call, why);
+    if (!ec) {
         c.link(call);
-        out.ec = co_await run_attempts(c, call, out.diag);
-        c.unlink(call);
-        if (!out.ec) {
-            out.ec = parse(std::string_view(call.body), out.result, out.diag.detail);
-            fill_metadata(call, out.diag, out.result.meta);
-            if (out.ec) {
-                out.diag.http_status = call.status;
-                out.diag.request_id = call.request_id.str();
+        retry_state retries(c.cfg.retry, call.max_retries);
+        bool fresh = false;
+        for (;;) {
+            attempt_report rep;
+            call.status = 0;
+            call.body.clear();
+            call.request_id = {};
+            call.should_retry.reset();
+            call.replayed = false;
+
+            // The client-side rate limit: every attempt is a request Stripe counts.
+            if (c.limiter.enabled()) {
+                auto wait = c.limiter.reserve(clock_type::now(), call.deadline);
+                if (!wait) {
+                    ec = errc::deadline_exceeded;
+                    why = "the rate limit leaves no room before the deadline";
+                    break;
+                }
+                if (wait->count() > 0) {
+                    bump(c.counters.rate_limited);
+                    call.timer.expires_after(*wait);
+                    co_await call.timer.async_wait(use_tuple);
+                    bool stop = cancelled(co_await asio::this_coro::cancellation_state);
+                    if (stop || c.shut_down) {
+                        ec = interruption(c, stop);
+                        break;
+                    }
+                }
+            }
+
+            // A connection: idle, a free slot to open one in, or a place in the queue.
+            if (c.shut_down) {
+                ec = errc::client_shut_down;
+                break;
+            }
+            c.evict_expired_idle();
+            auto got = c.pool.acquire(fresh);
+            connection* conn = got.connection;
+            switch (got.kind) {
+            case pool_type::acquire_kind::reuse: bump(c.counters.idle, -1); break;
+            case pool_type::acquire_kind::open: break;
+            case pool_type::acquire_kind::replace:
+                bump(c.counters.idle, -1);
+                c.close_unused(conn);
+                conn = nullptr;
+                break;
+            case pool_type::acquire_kind::overflow: ec = errc::too_many_pending; break;
+            case pool_type::acquire_kind::wait: {
+                call_waiter w;
+                w.timer = &call.timer;
+                c.pool.enqueue(w);
+                bump(c.counters.waiters);
+                call.timer.expires_at(call.deadline);
+                co_await call.timer.async_wait(use_tuple);
+                bool stop = cancelled(co_await asio::this_coro::cancellation_state);
+                if (w.granted && !stop && !c.shut_down) {
+                    conn = w.connection;
+                    if (fresh && conn) {
+                        c.close_unused(conn);
+                        conn = nullptr;
+                    }
+                } else {
+                    if (w.granted) c.release(w.connection); // pass it on to the next waiter
+                    else {
+                        c.pool.remove(w);
+                        bump(c.counters.waiters, -1);
+                    }
+                    ec = interruption(c, stop);
+                }
+                break;
+            }
+            }
+            if (ec) break;
+
+            // A connection that sat idle may have been closed by the server; where the socket
+            // already shows it, replace it before sending rather than after failing.
+            if (conn && clock_type::now() - conn->idle_since >= liveness_check_after && conn->peer_has_closed()) {
+                bump(c.counters.stale_detected);
+                c.close_unused(conn);
+                conn = nullptr;
+            }
+            ++call.attempts;
+            co_await exchange(c, spec, call, conn, rep);
+            fresh = false;
+            if (!rep.ec && call.status >= 200 && call.status < 300) break;
+
+            next_step step = after_failure(c, call, rep, retries);
+            if (step.stop_with) {
+                ec = step.stop_with;
+                break;
+            }
+            fresh = step.fresh;
+            if (step.wait.count() > 0) {
+                call.timer.expires_after(step.wait);
+                co_await call.timer.async_wait(use_tuple);
+                bool stop = cancelled(co_await asio::this_coro::cancellation_state);
+                if (stop || c.shut_down) {
+                    ec = interruption(c, stop);
+                    break;
+                }
             }
         }
+        c.unlink(call);
+    } else {
+        // Refused before any I/O: yield once, so the handler can never run inside the
+        // initiating function even when co_spawn started us inline.
+        co_await asio::post(c.ex, asio::use_awaitable);
     }
-    redact(out.diag.message, c.cfg.api_key);
-    redact(out.diag.detail, c.cfg.api_key);
-    bump(c.counters.in_flight, -1);
-    bump(out.ec ? c.counters.calls_failed : c.counters.calls_succeeded);
-    co_return out;
+    complete_call<Result>(c, call, ec, std::move(why), parse, handler);
 }
 
-/// A call refused before anything is sent. It still completes through the engine, so the
-/// handler never runs inside the initiating function.
+/// Starts a call on the client's executor, wired to the handler's cancellation slot.
 template <class Result>
-awaitable<call_outcome<Result>> reject_call(std::shared_ptr<client_impl> self, errc why, const char* detail) {
-    call_outcome<Result> out;
-    out.ec = why;
-    out.diag.detail = detail;
-    bump(self->counters.calls_started);
-    bump(self->counters.calls_failed);
-    co_return out;
-}
-
-/// Completes the user's handler on its own executor (or the client's), with its cancellation
-/// slot wired to the call.
-template <class Result, class Awaitable>
-void spawn_call(client_impl& c, Awaitable call,
-                asio::any_completion_handler<void(error_code, diagnostics, Result)> handler) {
+void spawn_call(std::shared_ptr<client_impl> impl, call_spec spec, result_parser<Result> parse,
+                result_handler<Result> handler) {
     auto slot = asio::get_associated_cancellation_slot(handler);
-    auto ex = asio::get_associated_executor(handler, c.user_ex);
-    asio::co_spawn(
-        c.ex, std::move(call),
-        asio::bind_cancellation_slot(
-            slot, asio::bind_executor(ex, [h = std::move(handler)](std::exception_ptr e,
-                                                                   call_outcome<Result> out) mutable {
-                if (e) {
-                    out = {};
-                    out.ec = asio::error::no_memory; // the engine throws nothing else
-                    out.diag.detail = "internal failure while running the call";
-                }
-                std::move(h)(out.ec, std::move(out.diag), std::move(out.result));
-            })));
+    auto ex = impl->ex;
+    asio::co_spawn(ex, run_call<Result>(std::move(impl), std::move(spec), parse, std::move(handler)),
+                   asio::bind_cancellation_slot(slot, [](std::exception_ptr e) {
+                       if (e) std::rethrow_exception(e); // only bad_alloc can get here
+                   }));
 }
 
 STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(asio::any_io_executor ex, config cfg) {
@@ -757,65 +795,51 @@ STRIPE_ASIO_DECL asio::any_io_executor user_executor(const client_impl& impl) no
 
 STRIPE_ASIO_DECL void start_login_link(std::shared_ptr<client_impl> impl, const account_id_arg& account,
                                        request_options options, login_link_handler handler) {
-    call_input in;
-    in.method = "POST";
+    call_spec spec;
     if (is_valid_account_id(account.view())) {
-        in.target = impl->url.prefix + "/v1/accounts/";
-        percent_encode(in.target, account.view());
-        in.target += "/login_links";
-        append_expand(in.body, options.expand);
+        spec.target = impl->url.prefix + "/v1/accounts/";
+        percent_encode(spec.target, account.view());
+        spec.target += "/login_links";
+        append_expand(spec.body, options.expand);
+    } else {
+        spec.refused = errc::invalid_account_id;
+        spec.refusal = "account id must be acct_ followed by letters and digits, at most 255 characters";
     }
-    client_impl& c = *impl;
-    if (in.target.empty()) {
-        spawn_call<login_link>(c,
-                               reject_call<login_link>(std::move(impl), errc::invalid_account_id,
-                                                       "account id must be acct_ followed by letters and digits, "
-                                                       "at most 255 characters"),
-                               std::move(handler));
-        return;
-    }
-    spawn_call<login_link>(
-        c, run_call<login_link>(std::move(impl), std::move(options), std::move(in), &parse_login_link),
-        std::move(handler));
+    spec.options = std::move(options);
+    spawn_call<login_link>(std::move(impl), std::move(spec), &parse_login_link, std::move(handler));
 }
 
 STRIPE_ASIO_DECL void start_request(std::shared_ptr<client_impl> impl, http_method method, std::string path,
                                     form_params params, request_options options, json_handler handler) {
-    call_input in;
+    call_spec spec;
     bool valid = path.size() > 4 && path.compare(0, 4, "/v1/") == 0;
     for (char ch : path)
         if (!(is_unreserved(ch) || ch == '/')) valid = false;
     // No empty, "." or ".." segments: the path must name exactly what it says.
     for (std::string_view bad : {"//", "/./", "/../"})
         if ((path + "/").find(bad) != std::string::npos) valid = false;
+    if (!valid) {
+        spec.refused = errc::invalid_request_options;
+        spec.refusal = "path must start with /v1/ and hold only letters, digits and / - . _ ~";
+    }
     std::string form = encode_form(params);
     append_expand(form, options.expand);
-    in.target = impl->url.prefix + path;
+    spec.target = impl->url.prefix + path;
     switch (method) {
     case http_method::post:
-        in.method = "POST";
-        in.body = std::move(form);
+        spec.method = "POST";
+        spec.body = std::move(form);
         break;
     case http_method::get:
     case http_method::delete_:
-        in.method = method == http_method::get ? "GET" : "DELETE";
-        in.has_body = false;
-        in.wants_key = false;
-        if (!form.empty()) in.target += "?" + form;
+        spec.method = method == http_method::get ? "GET" : "DELETE";
+        spec.has_body = false;
+        spec.wants_key = false;
+        if (!form.empty()) spec.target += "?" + form;
         break;
     }
-    client_impl& c = *impl;
-    if (!valid) {
-        spawn_call<json_response>(
-            c,
-            reject_call<json_response>(std::move(impl), errc::invalid_request_options,
-                                       "path must start with /v1/ and hold only letters, digits and / - . _ ~"),
-            std::move(handler));
-        return;
-    }
-    spawn_call<json_response>(
-        c, run_call<json_response>(std::move(impl), std::move(options), std::move(in), &parse_json_object),
-        std::move(handler));
+    spec.options = std::move(options);
+    spawn_call<json_response>(std::move(impl), std::move(spec), &parse_json_object, std::move(handler));
 }
 
 } // namespace stripe_asio::detail
