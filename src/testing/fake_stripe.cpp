@@ -315,7 +315,7 @@ void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
 
 /// A certificate for `key`, valid from an hour ago for 30 days. No issuer: self-signed CA.
 openssl_ptr<X509> make_certificate(EVP_PKEY* key, const char* common_name, X509* issuer,
-                                   EVP_PKEY* issuer_key) {
+                                   EVP_PKEY* issuer_key, const std::string& alt_names = {}) {
     openssl_ptr<X509> cert(X509_new());
     if (!cert)
         throw_openssl("X509_new");
@@ -350,8 +350,7 @@ openssl_ptr<X509> make_certificate(EVP_PKEY* key, const char* common_name, X509*
         add_extension(cert.get(), signer, NID_basic_constraints, "critical,CA:FALSE");
         add_extension(cert.get(), signer, NID_key_usage, "critical,digitalSignature");
         add_extension(cert.get(), signer, NID_ext_key_usage, "serverAuth");
-        add_extension(cert.get(), signer, NID_subject_alt_name,
-                      "DNS:localhost,IP:127.0.0.1,IP:::1");
+        add_extension(cert.get(), signer, NID_subject_alt_name, alt_names.c_str());
         add_extension(cert.get(), signer, NID_subject_key_identifier, "hash");
         add_extension(cert.get(), signer, NID_authority_key_identifier, "keyid:always");
     }
@@ -377,11 +376,25 @@ struct generated_pki {
     std::string ca_pem, cert_pem, key_pem;
 };
 
-generated_pki make_pki() {
+/// "DNS:localhost,IP:127.0.0.1,..." from plain names and addresses.
+std::string subject_alt_names(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& name : names) {
+        boost::system::error_code not_ip;
+        asio::ip::make_address(name, not_ip);
+        if (!out.empty())
+            out += ',';
+        out += (not_ip ? "DNS:" : "IP:") + name;
+    }
+    return out;
+}
+
+generated_pki make_pki(const std::vector<std::string>& names) {
     auto ca_key = make_p256_key();
     auto ca = make_certificate(ca_key.get(), "stripe-asio fake CA", nullptr, nullptr);
     auto server_key = make_p256_key();
-    auto server = make_certificate(server_key.get(), "localhost", ca.get(), ca_key.get());
+    auto server = make_certificate(server_key.get(), names.empty() ? "localhost" : names.front().c_str(),
+                                   ca.get(), ca_key.get(), subject_alt_names(names));
     return {to_pem(ca.get(), nullptr), to_pem(server.get(), nullptr),
             to_pem(nullptr, server_key.get())};
 }
@@ -583,7 +596,7 @@ void fake_stripe::impl::start() {
     std::string cert_pem = opts.cert_pem;
     std::string key_pem = opts.key_pem;
     if (cert_pem.empty() || key_pem.empty()) {
-        auto pki = make_pki();
+        auto pki = make_pki(opts.certificate_names);
         ca_pem = std::move(pki.ca_pem);
         cert_pem = std::move(pki.cert_pem);
         key_pem = std::move(pki.key_pem);

@@ -68,6 +68,8 @@ public:
         unsigned short port = 0;   ///< 0: an ephemeral port
         std::string cert_pem;      ///< server certificate chain; empty: one is made at start
         std::string key_pem;       ///< its private key; empty: one is made at start
+        /// Names and addresses the generated server certificate is valid for.
+        std::vector<std::string> certificate_names = {"localhost", "127.0.0.1", "::1"};
         /// Keep-alive: the server closes a connection idle this long (0: never).
         std::chrono::milliseconds idle_timeout{0};
         /// Requests per connection before the server answers with Connection: close (0: unlimited).
