@@ -624,7 +624,9 @@ awaitable<void> run_call(std::shared_ptr<client_impl> self, call_spec spec, resu
     // Keeps the handler's executor from running out of work while the call is in flight.
     auto work = asio::prefer(asio::get_associated_executor(handler, c.user_ex),
                              asio::execution::outstanding_work.tracked);
-    call_context call(c.ex);
+    // The timer takes the plain executor: its waits complete through the coroutine, which is on
+    // the strand anyway, and a type-erased strand costs a heap copy per call.
+    call_context call(c.user_ex);
     std::string why;
     bump(c.counters.calls_started);
     bump(c.counters.in_flight);
@@ -748,10 +750,11 @@ void spawn_call(std::shared_ptr<client_impl> impl, call_spec spec, result_parser
                 result_handler<Result> handler) {
     auto slot = asio::get_associated_cancellation_slot(handler);
     auto ex = impl->ex;
+    auto plain = impl->user_ex;
     asio::co_spawn(ex, run_call<Result>(std::move(impl), std::move(spec), parse, std::move(handler)),
-                   asio::bind_cancellation_slot(slot, [](std::exception_ptr e) {
-                       if (e) std::rethrow_exception(e); // only bad_alloc can get here
-                   }));
+                   asio::bind_cancellation_slot(slot, asio::bind_executor(plain, [](std::exception_ptr e) {
+                                                    if (e) std::rethrow_exception(e); // only bad_alloc
+                                                })));
 }
 
 STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(asio::any_io_executor ex, config cfg) {
