@@ -180,6 +180,65 @@ TEST_CASE("awaitable operators: a timer race cancels the call") {
     }(client));
 }
 
+TEST_CASE("a cancellation emitted right after initiation ends the call and returns its slot") {
+    fake_stripe server;
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.max_connections = 1;
+    for (bool thread_safe : {true, false}) {
+        CAPTURE(thread_safe);
+        cfg.thread_safe = thread_safe;
+        stripe_asio::client client(ioc, cfg);
+        for (int i = 0; i < 3; ++i) { // more than max_connections: a leaked slot would hang the next
+            asio::cancellation_signal signal;
+            call_result out;
+            bool done = false;
+            start_call(client, signal, out, done);
+            signal.emit(asio::cancellation_type::terminal);
+            ioc.restart();
+            ioc.run();
+            REQUIRE(done);
+            CHECK(std::get<0>(out) == asio::error::operation_aborted);
+        }
+        auto [ec, diag, link] = make_link(ioc, client);
+        CHECK_MESSAGE(!ec, diag.to_string());
+        CHECK(client.stats().calls_in_flight == 0);
+    }
+}
+
+TEST_CASE("a call refused at once never completes inside the initiating function") {
+    fake_stripe server;
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.thread_safe = false; // the case where co_spawn may start the call inline
+    cfg.max_connections = 1;
+    cfg.max_pending = 0;
+    cfg.attempt_timeout = 300ms;
+    cfg.retry.max_retries = 0;
+    stripe_asio::client client(ioc, cfg);
+    server.push(fault::with(fault::action::hang));
+    bool inside = false, overflow_inline = false, bad_input_inline = false;
+    stripe_asio::error_code overflow_ec, bad_ec;
+    asio::post(ioc, [&] {
+        client.create_login_link("acct_1", [](auto, auto, auto) {});
+        inside = true;
+        client.create_login_link("acct_2", [&](auto ec, auto, auto) {
+            overflow_ec = ec;
+            overflow_inline = inside;
+        });
+        client.create_login_link("bad id", [&](auto ec, auto, auto) {
+            bad_ec = ec;
+            bad_input_inline = inside;
+        });
+        inside = false;
+    });
+    ioc.run();
+    CHECK(overflow_ec == errc::too_many_pending);
+    CHECK(bad_ec == errc::invalid_account_id);
+    CHECK_FALSE(overflow_inline);
+    CHECK_FALSE(bad_input_inline);
+}
+
 TEST_CASE("destroying the client completes calls in flight with client_shut_down") {
     fake_stripe server;
     asio::io_context ioc;

@@ -25,6 +25,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -230,12 +231,17 @@ public:
             reusable = nullptr;
         }
         if (reusable) reusable->idle_since = clock_type::now();
-        if (auto* w = static_cast<call_waiter*>(pool.release(reusable))) {
-            bump(counters.waiters, -1);
-            w->timer->cancel(); // wakes it; it finds `granted` set
+        if (auto* w = pool.release(reusable)) {
+            wake(w);
         } else if (reusable) {
             bump(counters.idle);
         }
+    }
+
+    /// A waiter was handed a slot: wake it (it finds `granted` set).
+    void wake(pool_type::waiter* w) noexcept {
+        bump(counters.waiters, -1);
+        static_cast<call_waiter*>(w)->timer->cancel();
     }
 
     /// Closes the connections idle for idle_timeout or longer. Runs whenever a call takes a
@@ -247,7 +253,7 @@ public:
         // Reuse is LIFO, so the longest idle sit at the front.
         while (!pool.idle().empty() && pool.idle().front()->idle_since <= oldest_allowed) {
             connection* c = pool.idle().front();
-            pool.evict_idle(c);
+            if (auto* w = pool.evict_idle(c)) wake(w);
             destroy(c);
             bump(counters.idle, -1);
             bump(counters.connections_closed);
@@ -277,7 +283,7 @@ public:
         // Idle connections go now; those in use are closed, which fails their pending I/O, and
         // their calls give the slots back.
         for (connection* idle : std::vector<connection*>(pool.idle())) {
-            pool.evict_idle(idle);
+            if (auto* w = pool.evict_idle(idle)) wake(w);
             destroy(idle);
             bump(counters.idle, -1);
             bump(counters.connections_closed);
@@ -323,18 +329,30 @@ inline error_code interruption(const client_impl& c, bool was_cancelled) {
 /// Resolve, connect, TLS handshake with the peer verified. Returns the failure, if any.
 inline awaitable<boost::system::error_code> open_connection(client_impl& c, connection& conn, std::string& detail) {
     auto& tcp_layer = beast::get_lowest_layer(conn.stream);
-    tcp::resolver resolver(c.ex);
-    auto [rec, endpoints] = co_await resolver.async_resolve(c.url.host, c.url.port, use_tuple);
-    if (rec) {
-        detail = "resolving " + c.url.host + ": " + rec.message();
-        co_return rec;
+    boost::system::error_code cec;
+    if (c.host_is_ip) {
+        // An address needs no lookup (and no resolver thread).
+        tcp::endpoint endpoint(asio::ip::make_address(c.url.host), static_cast<unsigned short>(std::stoi(c.url.port)));
+        std::tie(cec) = co_await tcp_layer.async_connect(endpoint, use_tuple);
+    } else {
+        // Name lookups run on Asio's resolver thread and are bounded by the system resolver's
+        // own timeouts, not by attempt_timeout (getaddrinfo cannot be interrupted).
+        tcp::resolver resolver(c.ex);
+        auto [rec, endpoints] = co_await resolver.async_resolve(c.url.host, c.url.port, use_tuple);
+        if (rec) {
+            detail = "resolving " + c.url.host + ": " + rec.message();
+            co_return rec;
+        }
+        if (c.shut_down || cancelled(co_await asio::this_coro::cancellation_state))
+            co_return asio::error::operation_aborted;
+        tcp::endpoint ignored_endpoint;
+        std::tie(cec, ignored_endpoint) = co_await tcp_layer.async_connect(endpoints, use_tuple);
     }
-    if (c.shut_down) co_return asio::error::operation_aborted;
-    auto [cec, endpoint] = co_await tcp_layer.async_connect(endpoints, use_tuple);
     if (cec) {
         detail = "connecting to " + c.url.host_header + ": " + cec.message();
         co_return cec;
     }
+    if (c.shut_down || cancelled(co_await asio::this_coro::cancellation_state)) co_return asio::error::operation_aborted;
     boost::system::error_code ignored;
     tcp_layer.socket().set_option(tcp::no_delay(true), ignored);
 
@@ -428,7 +446,7 @@ inline awaitable<void> exchange(client_impl& c, const call_spec& spec, call_cont
     }
     bool was_cancelled = cancelled(co_await asio::this_coro::cancellation_state);
     if (ec || was_cancelled || c.shut_down) {
-        rep.stale = rep.reused && !parser.got_some() && !was_cancelled && ec != beast::error::timeout;
+        rep.stale = rep.reused && !parser.got_some() && !was_cancelled && !c.shut_down && ec != beast::error::timeout;
         bool not_http = ec.category() == make_error_code(http::error::bad_version).category() &&
                         ec != http::error::partial_message && ec != http::error::end_of_stream &&
                         ec != http::error::body_limit && ec != http::error::header_limit;
@@ -606,6 +624,9 @@ void complete_call(client_impl& c, call_context& call, error_code ec, std::strin
     bump(ec ? c.counters.calls_failed : c.counters.calls_succeeded);
     auto ex = asio::get_associated_executor(handler, c.user_ex);
     asio::dispatch(ex, [h = std::move(handler), ec, diag = std::move(diag), result = std::move(result)]() mutable {
+        // Our forwarding handler leaves the caller's slot before the caller gets it back.
+        auto slot = asio::get_associated_cancellation_slot(h);
+        if (slot.is_connected()) slot.clear();
         std::move(h)(ec, std::move(diag), std::move(result));
     });
 }
@@ -616,11 +637,15 @@ template <class Result>
 awaitable<void> run_call(std::shared_ptr<client_impl> self, call_spec spec, result_parser<Result> parse,
                          result_handler<Result> handler) {
     // Terminal and partial cancellation both end the call; inner I/O is cancelled terminally.
+    // Cancellation is observed explicitly after every wait (so that slots, waiters and
+    // connections are always given back), never thrown out of a co_await.
+    co_await asio::this_coro::throw_if_cancelled(false);
     co_await asio::this_coro::reset_cancellation_state(
         asio::enable_partial_cancellation(), [](asio::cancellation_type t) {
             return t == asio::cancellation_type::none ? t : asio::cancellation_type::terminal;
         });
     client_impl& c = *self;
+    bool suspended = false; // completing before the first real wait must not run the handler inline
     // Keeps the handler's executor from running out of work while the call is in flight.
     auto work = asio::prefer(asio::get_associated_executor(handler, c.user_ex),
                              asio::execution::outstanding_work.tracked);
@@ -655,6 +680,7 @@ awaitable<void> run_call(std::shared_ptr<client_impl> self, call_spec spec, resu
                     bump(c.counters.rate_limited);
                     call.timer.expires_after(*wait);
                     co_await call.timer.async_wait(use_tuple);
+                    suspended = true;
                     bool stop = cancelled(co_await asio::this_coro::cancellation_state);
                     if (stop || c.shut_down) {
                         ec = interruption(c, stop);
@@ -687,6 +713,7 @@ awaitable<void> run_call(std::shared_ptr<client_impl> self, call_spec spec, resu
                 bump(c.counters.waiters);
                 call.timer.expires_at(call.deadline);
                 co_await call.timer.async_wait(use_tuple);
+                suspended = true;
                 bool stop = cancelled(co_await asio::this_coro::cancellation_state);
                 if (w.granted && !stop && !c.shut_down) {
                     conn = w.connection;
@@ -714,8 +741,17 @@ awaitable<void> run_call(std::shared_ptr<client_impl> self, call_spec spec, resu
                 c.close_unused(conn);
                 conn = nullptr;
             }
+            // A waiter may be handed a connection just as its deadline passes: give it back
+            // unused rather than send a request that can only time out.
+            if (clock_type::now() >= call.deadline) {
+                if (conn) c.release(conn);
+                else c.release(nullptr);
+                ec = errc::deadline_exceeded;
+                break;
+            }
             ++call.attempts;
             co_await exchange(c, spec, call, conn, rep);
+            suspended = true;
             fresh = false;
             if (!rep.ec && call.status >= 200 && call.status < 300) break;
 
@@ -736,24 +772,39 @@ awaitable<void> run_call(std::shared_ptr<client_impl> self, call_spec spec, resu
             }
         }
         c.unlink(call);
-    } else {
-        // Refused before any I/O: yield once, so the handler can never run inside the
-        // initiating function even when co_spawn started us inline.
-        co_await asio::post(c.ex, asio::use_awaitable);
     }
+    // Ended without ever waiting (bad input, queue full, ...): yield once, so the handler never
+    // runs inside the initiating function, even when co_spawn started this coroutine inline.
+    if (!suspended) co_await asio::post(c.ex, asio::use_awaitable);
     complete_call<Result>(c, call, ec, std::move(why), parse, handler);
 }
 
-/// Starts a call on the client's executor, wired to the handler's cancellation slot.
+/// Starts a call on the client's executor. The caller's cancellation slot is not given to
+/// co_spawn: a request from it is carried to the client's executor and emitted there on a
+/// signal of the call's own, so the call's cancellation state is only touched on that executor
+/// and outlives anything the caller does with its slot.
 template <class Result>
 void spawn_call(std::shared_ptr<client_impl> impl, call_spec spec, result_parser<Result> parse,
                 result_handler<Result> handler) {
-    auto slot = asio::get_associated_cancellation_slot(handler);
     auto ex = impl->ex;
     auto plain = impl->user_ex;
+    auto on_exit = [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e); // the engine throws nothing but bad_alloc
+    };
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (!slot.is_connected()) {
+        asio::co_spawn(ex, run_call<Result>(std::move(impl), std::move(spec), parse, std::move(handler)),
+                       asio::bind_executor(plain, on_exit));
+        return;
+    }
+    auto signal = std::make_shared<asio::cancellation_signal>();
+    slot.assign([signal, ex](asio::cancellation_type type) {
+        asio::dispatch(ex, [signal, type] { signal->emit(type); });
+    });
     asio::co_spawn(ex, run_call<Result>(std::move(impl), std::move(spec), parse, std::move(handler)),
-                   asio::bind_cancellation_slot(slot, asio::bind_executor(plain, [](std::exception_ptr e) {
-                                                    if (e) std::rethrow_exception(e); // only bad_alloc
+                   asio::bind_cancellation_slot(signal->slot(),
+                                                asio::bind_executor(plain, [signal, on_exit](std::exception_ptr e) {
+                                                    on_exit(e);
                                                 })));
 }
 
