@@ -6,6 +6,7 @@
 #define STRIPE_ASIO_IMPL_CLIENT_IPP
 
 #include <stripe_asio/client.hpp>
+#include <stripe_asio/detail/arena_allocator.hpp>
 #include <stripe_asio/detail/base_url.hpp>
 #include <stripe_asio/detail/connection.hpp>
 #include <stripe_asio/detail/form_encoding.hpp>
@@ -453,7 +454,11 @@ inline awaitable<void> exchange(client_impl& c, const call_spec& spec, call_cont
     write_request(c, spec, call, conn->out);
     auto [wec, written] = co_await asio::async_write(conn->stream, asio::buffer(conn->out), use_tuple);
     (void)written;
-    http::response_parser<http::string_body> parser;
+    // The response's header map lives in this frame's arena: no heap allocation per field.
+    alignas(std::max_align_t) unsigned char header_space[2048];
+    arena header_arena(header_space, sizeof header_space);
+    http::response_parser<http::string_body, arena_allocator<char>> parser(
+        std::piecewise_construct, std::make_tuple(), std::make_tuple(arena_allocator<char>(header_arena)));
     parser.header_limit(max_response_header_bytes);
     parser.body_limit(c.cfg.max_response_bytes);
     boost::system::error_code ec = wec;
@@ -869,7 +874,9 @@ STRIPE_ASIO_DECL void start_login_link(std::shared_ptr<client_impl> impl, const 
                                        request_options options, login_link_handler handler) {
     call_spec spec;
     if (is_valid_account_id(account.view())) {
-        spec.target = impl->url.prefix + "/v1/accounts/";
+        spec.target.reserve(impl->url.prefix.size() + 32 + account.size());
+        spec.target = impl->url.prefix;
+        spec.target += "/v1/accounts/";
         percent_encode(spec.target, account.view());
         spec.target += "/login_links";
         append_expand(spec.body, options.expand);
