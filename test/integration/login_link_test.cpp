@@ -38,7 +38,7 @@ TEST_CASE("a login link is made and the request is exactly what the SDKs send") 
     CHECK(r.header("Content-Type") == "application/x-www-form-urlencoded");
     CHECK(r.header("Content-Length") == "0");
     CHECK(r.header("Stripe-Version") == stripe_asio::default_stripe_version);
-    CHECK(r.header("User-Agent") == std::string("Stripe/v1 CppAsioBindings/") + stripe_asio::version);
+    CHECK(r.header("User-Agent") == std::string("Stripe/v1 CppAsioBindings/" STRIPE_ASIO_VERSION_STRING));
     CHECK(r.header("Stripe-Account").empty());
     auto ua = boost::json::parse(r.header("X-Stripe-Client-User-Agent"));
     CHECK(ua.at("lang") == "cpp");

@@ -58,7 +58,7 @@ TEST_CASE("fixed headers: Authorization, User-Agent and Stripe-Version with the 
                                        stripe_asio::default_stripe_version, stripe_asio::version);
     CHECK(header_value(h, "Host") == "127.0.0.1:8443");
     CHECK(header_value(h, "Authorization") == "Bearer sk_test_4eC39HqLyjWDarjtT1zdp7dc");
-    CHECK(header_value(h, "User-Agent") == std::string("Stripe/v1 CppAsioBindings/") + STRIPE_ASIO_VERSION_STRING);
+    CHECK(header_value(h, "User-Agent") == std::string("Stripe/v1 CppAsioBindings/" STRIPE_ASIO_VERSION_STRING));
     CHECK(header_value(h, "Stripe-Version") == stripe_asio::default_stripe_version);
     CHECK(header_value(h, "Accept") == "application/json");
     CHECK(h.size() >= 2);
