@@ -11,7 +11,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 server=${1:?usage: run.sh <platform_server binary>}
 [ -x "$server" ] || { echo "FAIL: $server is not an executable"; exit 1; }
-playwright_version=${PLAYWRIGHT_VERSION:-1.65.1}
 
 skip() {
   echo "SKIP: $*"
@@ -30,7 +29,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   "$root/scripts/install-deps.sh" "${missing[@]}" || skip "could not install ${missing[*]} (needs root or sudo and a Debian mirror)"
 fi
 
-# playwright-core only drives a browser; it downloads none (Debian's Chromium is used).
+# playwright-core only drives a browser; it downloads none (Debian's Chromium is used). Newer
+# releases need Node.js 20; Debian 12's own nodejs is 18, which the 1.48 line still supports.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -ge 20 ]; then default_playwright=1.65.1; else default_playwright=1.48.2; fi
+playwright_version=${PLAYWRIGHT_VERSION:-$default_playwright}
 if [ ! -f "$here/node_modules/playwright-core/package.json" ]; then
   echo "browser test: npm install playwright-core@$playwright_version into test/browser/node_modules"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$here" --no-save --no-package-lock \
