@@ -26,7 +26,6 @@ struct connection {
     boost::beast::flat_buffer buffer; ///< response bytes
     std::string out;                  ///< request bytes, rewritten for every request
     clock_type::time_point idle_since{};
-    std::uint64_t requests = 0; ///< requests sent on it so far
 
     void close() noexcept {
         // We close without a TLS close_notify round trip. Telling OpenSSL the shutdown happened

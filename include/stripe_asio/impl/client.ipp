@@ -244,9 +244,7 @@ public:
     /// Gives a slot back: `reusable` when the connection may serve again, else null (closed).
     void release(connection* reusable) noexcept {
         if (reusable && shut_down) {
-            destroy(reusable);
-            bump(counters.connections_closed);
-            bump(counters.open, -1);
+            close_connection(reusable);
             reusable = nullptr;
         }
         if (reusable) reusable->idle_since = clock_type::now();
@@ -273,16 +271,14 @@ public:
         while (!pool.idle().empty() && pool.idle().front()->idle_since <= oldest_allowed) {
             connection* c = pool.idle().front();
             if (auto* w = pool.evict_idle(c)) wake(w);
-            destroy(c);
+            close_connection(c);
             bump(counters.idle, -1);
-            bump(counters.connections_closed);
-            bump(counters.open, -1);
             bump(counters.idle_evictions);
         }
     }
 
-    /// Closes a connection the caller holds but has not used, keeping its slot for a new one.
-    void close_unused(connection* c) noexcept {
+    /// Closes an open connection and counts it; what happens to its slot is the caller's choice.
+    void close_connection(connection* c) noexcept {
         destroy(c);
         bump(counters.connections_closed);
         bump(counters.open, -1);
@@ -290,9 +286,7 @@ public:
 
     /// Closes a connection that was in use and frees its slot.
     void discard(connection* c) noexcept {
-        destroy(c);
-        bump(counters.connections_closed);
-        bump(counters.open, -1);
+        close_connection(c);
         release(nullptr);
     }
 
@@ -303,10 +297,8 @@ public:
         // their calls give the slots back.
         for (connection* idle : std::vector<connection*>(pool.idle())) {
             if (auto* w = pool.evict_idle(idle)) wake(w);
-            destroy(idle);
+            close_connection(idle);
             bump(counters.idle, -1);
-            bump(counters.connections_closed);
-            bump(counters.open, -1);
         }
         for (auto& c : connections) c->close();
         for (call_context* c = calls; c; c = c->next) c->timer.cancel();
@@ -449,7 +441,6 @@ inline awaitable<void> exchange(client_impl& c, const call_spec& spec, call_cont
 
     auto& tcp_layer = beast::get_lowest_layer(conn->stream);
     tcp_layer.expires_at(expiry);
-    ++conn->requests;
     bump(c.counters.attempts);
     write_request(c, spec, call, conn->out);
     auto [wec, written] = co_await asio::async_write(conn->stream, asio::buffer(conn->out), use_tuple);
@@ -725,7 +716,7 @@ awaitable<void> run_call(std::shared_ptr<client_impl> self, call_spec spec, resu
             case pool_type::acquire_kind::open: break;
             case pool_type::acquire_kind::replace:
                 bump(c.counters.idle, -1);
-                c.close_unused(conn);
+                c.close_connection(conn);
                 conn = nullptr;
                 break;
             case pool_type::acquire_kind::overflow: ec = errc::too_many_pending; break;
@@ -741,7 +732,7 @@ awaitable<void> run_call(std::shared_ptr<client_impl> self, call_spec spec, resu
                 if (w.granted && !stop && !c.shut_down) {
                     conn = w.connection;
                     if (fresh && conn) {
-                        c.close_unused(conn);
+                        c.close_connection(conn);
                         conn = nullptr;
                     }
                 } else {
@@ -761,7 +752,7 @@ awaitable<void> run_call(std::shared_ptr<client_impl> self, call_spec spec, resu
             // already shows it, replace it before sending rather than after failing.
             if (conn && clock_type::now() - conn->idle_since >= liveness_check_after && conn->peer_has_closed()) {
                 bump(c.counters.stale_detected);
-                c.close_unused(conn);
+                c.close_connection(conn);
                 conn = nullptr;
             }
             // A waiter may be handed a connection just as its deadline passes: give it back
