@@ -12,7 +12,8 @@
 #include <stripe_asio/request_options.hpp>
 #include <stripe_asio/with_diagnostics.hpp>
 
-#include <boost/asio/any_completion_handler.hpp>
+#include <stripe_asio/detail/call_op.hpp>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/io_context.hpp>
@@ -36,17 +37,16 @@ namespace detail {
 class client_impl;
 /// Long enough to hold any valid id, and one character more so an oversized one is still seen.
 using account_id_arg = fixed_string<256>;
-using login_link_handler = boost::asio::any_completion_handler<void(error_code, diagnostics, login_link)>;
-using json_handler = boost::asio::any_completion_handler<void(error_code, diagnostics, json_response)>;
 
 STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(boost::asio::any_io_executor ex, config cfg);
 STRIPE_ASIO_DECL void shutdown_client(const std::shared_ptr<client_impl>& impl);
 STRIPE_ASIO_DECL client_stats read_stats(const client_impl& impl);
-STRIPE_ASIO_DECL boost::asio::any_io_executor user_executor(const client_impl& impl) noexcept;
-STRIPE_ASIO_DECL void start_login_link(std::shared_ptr<client_impl> impl, const account_id_arg& account,
-                                       request_options options, login_link_handler handler);
-STRIPE_ASIO_DECL void start_request(std::shared_ptr<client_impl> impl, http_method method, std::string path,
-                                    form_params params, request_options options, json_handler handler);
+STRIPE_ASIO_DECL error_code parse_login_link(std::string_view body, login_link& out, std::string& why);
+STRIPE_ASIO_DECL error_code parse_json_object(std::string_view body, json_response& out, std::string& why);
+/// Fill in what `call` sends and start it on the client's executor.
+STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& account, request_options options);
+STRIPE_ASIO_DECL void start_request(call_state& call, http_method method, std::string path, form_params params,
+                                    request_options options);
 } // namespace detail
 
 /// A Stripe API client: a pool of keep-alive TLS connections, retries with idempotency keys,
@@ -119,8 +119,9 @@ private:
         std::shared_ptr<detail::client_impl> impl;
         template <class Handler>
         void operator()(Handler&& handler, const detail::account_id_arg& account, request_options options) {
-            detail::start_login_link(impl, account, std::move(options),
-                                     detail::login_link_handler(std::forward<Handler>(handler)));
+            auto& call = detail::call_op<login_link, std::decay_t<Handler>>::create(std::forward<Handler>(handler),
+                                                                                  impl, &detail::parse_login_link);
+            detail::start_login_link(call, account, std::move(options));
         }
     };
     struct initiate_request {
@@ -128,8 +129,9 @@ private:
         template <class Handler>
         void operator()(Handler&& handler, http_method method, std::string path, form_params params,
                         request_options options) {
-            detail::start_request(impl, method, std::move(path), std::move(params), std::move(options),
-                                  detail::json_handler(std::forward<Handler>(handler)));
+            auto& call = detail::call_op<json_response, std::decay_t<Handler>>::create(
+                std::forward<Handler>(handler), impl, &detail::parse_json_object);
+            detail::start_request(call, method, std::move(path), std::move(params), std::move(options));
         }
     };
 

@@ -2,14 +2,20 @@
 #ifndef STRIPE_ASIO_DETAIL_CONNECTION_HPP
 #define STRIPE_ASIO_DETAIL_CONNECTION_HPP
 
+#include <stripe_asio/detail/arena_allocator.hpp>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include <openssl/ssl.h>
 #include <sys/socket.h>
@@ -19,13 +25,52 @@ namespace stripe_asio::detail {
 
 using clock_type = std::chrono::steady_clock;
 
+/// A connection carries everything a request and its response need, reused from one request
+/// to the next, so a call holds none of it while it waits and an exchange allocates nothing
+/// once the buffers have grown.
 struct connection {
-    connection(const boost::asio::any_io_executor& ex, boost::asio::ssl::context& tls) : stream(ex, tls) {}
+    static constexpr std::size_t kept_body_capacity = 64 * 1024;
+    using response_parser =
+        boost::beast::http::response_parser<boost::beast::http::string_body, arena_allocator<char>>;
 
-    boost::beast::ssl_stream<boost::beast::tcp_stream> stream;
+    connection(const boost::asio::any_io_executor& ex, boost::asio::ssl::context& tls)
+        : stream(ex, tls), header_arena(header_space, sizeof header_space) {}
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    /// Asio's TLS stream directly: requests go out as one buffer, so Beast's flattening wrapper
+    /// would only add an allocation per write.
+    boost::asio::ssl::stream<boost::beast::tcp_stream> stream;
     boost::beast::flat_buffer buffer; ///< response bytes
     std::string out;                  ///< request bytes, rewritten for every request
+    std::string body;                 ///< the last response's body; keeps its capacity
+    alignas(std::max_align_t) unsigned char header_space[2048];
+    arena header_arena; ///< the header map's memory, declared before the parser that uses it
+    std::optional<response_parser> parser;
     clock_type::time_point idle_since{};
+
+    /// A parser for the next response: its header map in this connection's arena, its body in
+    /// `body`'s storage.
+    response_parser& start_response(std::size_t header_limit, std::size_t body_limit) {
+        parser.reset();
+        header_arena.next = header_arena.begin;
+        parser.emplace(std::piecewise_construct, std::make_tuple(),
+                       std::make_tuple(arena_allocator<char>(header_arena)));
+        parser->header_limit(header_limit);
+        parser->body_limit(body_limit);
+        // An unusually large body's storage is not kept for the life of the connection.
+        if (body.capacity() > kept_body_capacity) std::string().swap(body);
+        body.clear();
+        parser->get().body().swap(body);
+        return *parser;
+    }
+
+    /// Takes the body back from the parser (the header map stays readable until the next
+    /// start_response).
+    std::string_view finish_response() {
+        body.swap(parser->get().body());
+        return body;
+    }
 
     void close() noexcept {
         // We close without a TLS close_notify round trip. Telling OpenSSL the shutdown happened

@@ -1,13 +1,16 @@
-// The client's engine: one coroutine per call, on the client's executor (a strand when
-// config::thread_safe), which validates, builds the request once, then runs attempts over pooled
-// connections with retries, backoff, deadlines and cancellation. Decisions come from the sans-io
-// pieces (pool_state, retry_state); this file does only the I/O around them.
+// The client's engine. Each call is one call_state (see call_op.hpp), carried from step to step
+// by the completions of its waits and I/O on the client's executor (a strand when
+// config::thread_safe): validate, then attempts over pooled connections with retries, backoff,
+// deadlines and cancellation. Decisions come from the sans-io pieces (pool_state, retry_state);
+// this file does only the I/O around them.
 #ifndef STRIPE_ASIO_IMPL_CLIENT_IPP
 #define STRIPE_ASIO_IMPL_CLIENT_IPP
 
 #include <stripe_asio/client.hpp>
 #include <stripe_asio/detail/arena_allocator.hpp>
 #include <stripe_asio/detail/base_url.hpp>
+#include <stripe_asio/detail/block_cache.hpp>
+#include <stripe_asio/detail/call_state.hpp>
 #include <stripe_asio/detail/connection.hpp>
 #include <stripe_asio/detail/form_encoding.hpp>
 #include <stripe_asio/detail/http_request.hpp>
@@ -76,55 +79,7 @@ inline void bump(std::atomic<std::uint64_t>& c, std::int64_t by = 1) noexcept {
     c.fetch_add(static_cast<std::uint64_t>(by), std::memory_order_relaxed);
 }
 
-/// What a call sends, fixed before its first attempt. The request bytes themselves are written
-/// into the connection's own buffer at each attempt, so a waiting call holds none of them.
-struct call_spec {
-    request_options options;
-    const char* method = "POST";
-    std::string target;   ///< path and query, encoded
-    std::string body;     ///< form body (POST)
-    bool has_body = true; ///< POST: Content-Type and Content-Length, even for an empty body
-    bool wants_key = true;
-    errc refused{};       ///< set when the input was already found bad
-    const char* refusal = nullptr;
-};
-
-/// One call while it runs. It lives in the call's coroutine frame, which is what a call costs
-/// while it waits for a connection: keep it small. Per-attempt state (parser, buffers) lives in
-/// exchange()'s frame, which exists only while the call holds a connection.
-struct call_context {
-    explicit call_context(const asio::any_io_executor& ex) : timer(ex) {}
-
-    std::array<char, uuid_text_length> generated_key{};
-    std::string_view idempotency_key; ///< the caller's, or generated_key
-    clock_type::time_point deadline = clock_type::time_point::max();
-    std::chrono::milliseconds attempt_timeout{};
-    unsigned max_retries = 0;
-    unsigned attempts = 0;
-    asio::steady_timer timer;     ///< waits for the rate limiter, a connection, and backoff
-    call_context* prev = nullptr; ///< in the client's list of live calls, for shutdown
-    call_context* next = nullptr;
-
-    // The last response.
-    unsigned status = 0;
-    std::string body;
-    fixed_string<64> request_id;
-    std::optional<bool> should_retry;
-    bool replayed = false;
-    bool stale_resent = false;
-
-    std::unique_ptr<diagnostics> diag; ///< made on the first failed attempt
-    diagnostics& failure() {
-        if (!diag) diag = std::make_unique<diagnostics>();
-        return *diag;
-    }
-};
-
 using pool_type = pool_state<connection>;
-
-struct call_waiter : pool_type::waiter {
-    asio::steady_timer* timer = nullptr;
-};
 
 class client_impl {
 public:
@@ -155,7 +110,7 @@ public:
     pool_type pool;
     token_bucket limiter;
     std::vector<std::unique_ptr<connection>> connections;
-    call_context* calls = nullptr;
+    call_state* calls = nullptr; ///< live calls, for shutdown
     jitter_source jitter;
     bool shut_down = false;
 
@@ -219,15 +174,15 @@ public:
         throw error_with_diagnostics(errc::invalid_config, std::move(diag));
     }
 
-    void link(call_context& c) noexcept {
-        c.next = calls;
-        if (calls) calls->prev = &c;
+    void link(call_state& c) noexcept {
+        c.next_call = calls;
+        if (calls) calls->prev_call = &c;
         calls = &c;
     }
-    void unlink(call_context& c) noexcept {
-        (c.prev ? c.prev->next : calls) = c.next;
-        if (c.next) c.next->prev = c.prev;
-        c.prev = c.next = nullptr;
+    void unlink(call_state& c) noexcept {
+        (c.prev_call ? c.prev_call->next_call : calls) = c.next_call;
+        if (c.next_call) c.next_call->prev_call = c.prev_call;
+        c.prev_call = c.next_call = nullptr;
     }
 
     connection& add_connection() {
@@ -258,7 +213,7 @@ public:
     /// A waiter was handed a slot: wake it (it finds `granted` set).
     void wake(pool_type::waiter* w) noexcept {
         bump(counters.waiters, -1);
-        static_cast<call_waiter*>(w)->timer->cancel();
+        static_cast<call_state*>(w)->timer.cancel();
     }
 
     /// Closes the connections idle for idle_timeout or longer. Runs whenever a call takes a
@@ -301,7 +256,7 @@ public:
             bump(counters.idle, -1);
         }
         for (auto& c : connections) c->close();
-        for (call_context* c = calls; c; c = c->next) c->timer.cancel();
+        for (call_state* c = calls; c; c = c->next_call) c->timer.cancel();
     }
 };
 
@@ -313,14 +268,6 @@ inline bool is_certificate_failure(const boost::system::error_code& ec) noexcept
 }
 
 /// How one attempt went, before the retry rules look at it.
-struct attempt_report {
-    error_code ec;          ///< set when there is no usable response
-    std::string detail;     ///< the transport's own words
-    bool reused = false;
-    bool stale = false;     ///< failed on a reused connection before any response byte
-    bool certificate_failure = false;
-    bool unusable = false;  ///< nothing to retry: refused locally, or an answer that cannot be used
-};
 
 /// Maps a socket-level failure of an attempt to the library's error.
 inline error_code transport_error(const boost::system::error_code& ec, bool deadline_bound) {
@@ -339,6 +286,8 @@ inline error_code interruption(const client_impl& c, bool was_cancelled) {
 
 /// Resolve, connect, TLS handshake with the peer verified. Returns the failure, if any.
 inline awaitable<boost::system::error_code> open_connection(client_impl& c, connection& conn, std::string& detail) {
+    // Cancellation is observed explicitly (the caller gives the slot back either way).
+    co_await asio::this_coro::throw_if_cancelled(false);
     auto& tcp_layer = beast::get_lowest_layer(conn.stream);
     boost::system::error_code cec;
     if (c.host_is_ip) {
@@ -397,174 +346,77 @@ inline awaitable<boost::system::error_code> open_connection(client_impl& c, conn
 }
 
 /// Writes this call's request into the connection's reusable buffer.
-inline void write_request(const client_impl& c, const call_spec& spec, const call_context& call, std::string& out) {
+inline void write_request(const client_impl& c, const call_state& call, std::string& out) {
     request_parts parts;
-    parts.method = spec.method;
-    parts.target = spec.target;
-    parts.body = spec.body;
-    parts.has_body = spec.has_body;
+    parts.method = call.method;
+    parts.target = call.target.view();
+    parts.body = call.body;
+    parts.has_body = call.has_body;
     parts.idempotency_key = call.idempotency_key;
-    parts.stripe_account = spec.options.stripe_account;
+    parts.stripe_account = call.options.stripe_account;
     out.clear();
     append_request(out, c.fixed_headers, parts);
 }
 
-/// One exchange on a connection the call holds (`conn`, or a new one opened in its slot when
-/// null): the request out, the response in, the connection given back. Fills `call` with the
-/// response, or `rep` with what went wrong.
-inline awaitable<void> exchange(client_impl& c, const call_spec& spec, call_context& call, connection* conn,
-                                attempt_report& rep) {
-    bool deadline_bound = call.deadline <= clock_type::now() + call.attempt_timeout;
-    auto expiry = deadline_bound ? call.deadline : clock_type::now() + call.attempt_timeout;
-    if (!conn) {
-        conn = &c.add_connection();
-        beast::get_lowest_layer(conn->stream).expires_at(expiry);
-        auto ec = co_await open_connection(c, *conn, rep.detail);
-        bool was_cancelled = cancelled(co_await asio::this_coro::cancellation_state);
-        if (ec || was_cancelled || c.shut_down) {
-            c.destroy(conn);
-            c.release(nullptr);
-            bump(c.counters.connect_failures);
-            rep.certificate_failure = ec == errc::tls_verification_failed || is_certificate_failure(ec);
-            rep.ec = was_cancelled ? error_code(asio::error::operation_aborted)
-                     : c.shut_down ? error_code(errc::client_shut_down)
-                     : rep.certificate_failure ? error_code(errc::tls_verification_failed)
-                                               : transport_error(ec, deadline_bound);
-            co_return;
-        }
-        bump(c.counters.connections_opened);
-        bump(c.counters.open);
-    } else {
-        rep.reused = true;
-        bump(c.counters.reuses);
-    }
+// The engine. A call is a chain of steps, each started by the completion of the wait or I/O
+// before it; every step runs on the client's executor. No step blocks, and none but the first
+// runs inside the initiating function.
 
-    auto& tcp_layer = beast::get_lowest_layer(conn->stream);
-    tcp_layer.expires_at(expiry);
-    bump(c.counters.attempts);
-    write_request(c, spec, call, conn->out);
-    auto [wec, written] = co_await asio::async_write(conn->stream, asio::buffer(conn->out), use_tuple);
-    (void)written;
-    // The response's header map lives in this frame's arena: no heap allocation per field.
-    alignas(std::max_align_t) unsigned char header_space[2048];
-    arena header_arena(header_space, sizeof header_space);
-    http::response_parser<http::string_body, arena_allocator<char>> parser(
-        std::piecewise_construct, std::make_tuple(), std::make_tuple(arena_allocator<char>(header_arena)));
-    parser.header_limit(max_response_header_bytes);
-    parser.body_limit(c.cfg.max_response_bytes);
-    boost::system::error_code ec = wec;
-    if (!ec && !cancelled(co_await asio::this_coro::cancellation_state)) {
-        auto [rec, read] = co_await http::async_read(conn->stream, conn->buffer, parser, use_tuple);
-        (void)read;
-        ec = rec;
-    }
-    bool was_cancelled = cancelled(co_await asio::this_coro::cancellation_state);
-    if (ec || was_cancelled || c.shut_down) {
-        rep.stale = rep.reused && !parser.got_some() && !was_cancelled && !c.shut_down && ec != beast::error::timeout;
-        bool not_http = ec.category() == make_error_code(http::error::bad_version).category() &&
-                        ec != http::error::partial_message && ec != http::error::end_of_stream &&
-                        ec != http::error::body_limit && ec != http::error::header_limit;
-        if (was_cancelled) {
-            rep.ec = asio::error::operation_aborted;
-        } else if (c.shut_down) {
-            rep.ec = errc::client_shut_down;
-        } else if (not_http) {
-            rep.ec = errc::malformed_response;
-        } else {
-            rep.ec = transport_error(ec, deadline_bound);
-        }
-        rep.unusable = rep.ec == errc::malformed_response || rep.ec == errc::response_too_large;
-        rep.detail = ec ? "reading the response: " + ec.message() : rep.ec.message();
-        c.discard(conn);
-        co_return;
-    }
-    auto& res = parser.get();
-    call.status = res.result_int();
-    if (auto it = res.find("Request-Id"); it != res.end()) call.request_id.assign(it->value());
-    if (auto it = res.find("Stripe-Should-Retry"); it != res.end()) {
-        if (beast::iequals(it->value(), "true")) call.should_retry = true;
-        else if (beast::iequals(it->value(), "false")) call.should_retry = false;
-    }
-    if (auto it = res.find("Idempotent-Replayed"); it != res.end()) call.replayed = beast::iequals(it->value(), "true");
-    bool reusable = res.keep_alive() && conn->buffer.size() == 0;
-    call.body = std::move(res.body());
-    if (reusable) {
-        tcp_layer.expires_never();
-        c.release(conn);
-    } else {
-        c.discard(conn);
-    }
-}
+inline void next_attempt(call_state& call);
+inline void on_rate_limit_waited(call_state& call, const boost::system::error_code&);
+inline void take_connection(call_state& call);
+inline void on_queue_waited(call_state& call, const boost::system::error_code&);
+inline void start_attempt(call_state& call, connection* conn);
+inline void send_request(call_state& call);
+inline void on_written(call_state& call, const boost::system::error_code& ec);
+inline void on_read(call_state& call, const boost::system::error_code& ec);
+inline void on_backoff_waited(call_state& call, const boost::system::error_code&);
+inline void connection_opened(call_state& call, const boost::system::error_code& ec);
+inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some);
+inline void attempt_failed(call_state& call, std::string_view body);
 
-/// After a failed attempt: records it, and says whether to go again (and how long to wait
-/// first) or stop with an error. A plain function, so its locals stay off the call's frame.
-struct next_step {
-    error_code stop_with;              ///< set: the call ends with this error
-    std::chrono::milliseconds wait{0}; ///< before the next attempt
-    bool fresh = false;                ///< the next attempt must not reuse a connection
+/// The completion handler of every wait and I/O of a call: it carries the call to its next
+/// step, on the client's executor; its memory comes from the block cache. It has no
+/// cancellation slot: cancel_call() cancels the timer or the socket itself, which spares every
+/// operation the cost of installing a cancellation handler.
+struct call_step {
+    call_state* call;
+    void (*next)(call_state&, const boost::system::error_code&);
+
+    using allocator_type = cached_allocator<void>;
+    allocator_type get_allocator() const noexcept { return {}; }
+    using executor_type = asio::any_io_executor;
+    executor_type get_executor() const noexcept { return call->client->ex; }
+
+    void operator()(const boost::system::error_code& ec, std::size_t = 0) const {
+        call->suspended = true;
+        next(*call, ec);
+    }
 };
 
-inline next_step after_failure(client_impl& c, call_context& call, attempt_report& rep, retry_state& retries) {
-    attempt_outcome outcome;
-    outcome.got_response = !rep.ec;
-    outcome.status = call.status;
-    outcome.should_retry = call.should_retry;
-    outcome.certificate_failure = rep.certificate_failure;
-    outcome.caller_cancelled = rep.ec == asio::error::operation_aborted || rep.ec == errc::client_shut_down ||
-                               rep.ec == errc::deadline_exceeded;
-    outcome.response_unusable = rep.unusable;
+/// Waits on the call's timer until `when` (or until woken, cancelled or shut down).
+inline void wait_until(call_state& call, clock_type::time_point when,
+                       void (*next)(call_state&, const boost::system::error_code&)) {
+    call.timer.expires_at(when);
+    call.timer.async_wait(call_step{&call, next});
+}
 
-    diagnostics& diag = call.failure();
-    diagnostics fields;
-    if (!rep.ec) {
-        parse_stripe_error(call.body, fields);
-        outcome.lock_timeout = fields.code == "lock_timeout";
-    }
-    attempt_record record;
-    record.ec = rep.ec ? rep.ec : error_code(errc_from_status(call.status, fields.type));
-    record.http_status = call.status;
-    record.request_id = call.request_id.str();
-    record.reused_connection = rep.reused;
-    record.stale_connection = rep.stale;
-
-    next_step step;
-    bool again = false;
-    if (rep.stale && retries.take_stale_resend()) {
-        again = true;
-        step.fresh = true;
-        call.stale_resent = true;
-        bump(c.counters.stale_resends);
-    } else if (retries.take_retry(outcome)) {
-        again = true;
-        step.wait = retries.next_delay(c.jitter.next());
-        bump(c.counters.retries);
-    }
-    if (again && clock_type::now() + step.wait >= call.deadline) again = false; // would wake past it
-    record.wait_before_next = again ? step.wait : std::chrono::milliseconds{0};
-    if (!again) {
-        step.stop_with = record.ec;
-        diag.http_status = call.status;
-        diag.request_id = record.request_id;
-        diag.detail = std::move(rep.detail);
-        diag.type = std::move(fields.type);
-        diag.code = std::move(fields.code);
-        diag.decline_code = std::move(fields.decline_code);
-        diag.message = std::move(fields.message);
-        diag.param = std::move(fields.param);
-        diag.doc_url = std::move(fields.doc_url);
-    }
-    diag.failed_attempts.push_back(std::move(record));
-    return step;
+/// Whether the call must stop now; if so, it ends with `interruption(...)`.
+inline bool interrupted(call_state& call) {
+    client_impl& c = *call.client;
+    if (!call.cancel_requested && !c.shut_down) return false;
+    fail_call(call, interruption(c, call.cancel_requested), {});
+    return true;
 }
 
 /// Checks the caller's options and fixes the call's key, deadline and retry budget.
-inline error_code prepare_call(client_impl& c, call_spec& spec, call_context& call, std::string& why) {
+inline error_code prepare_call(client_impl& c, call_state& call, std::string& why) {
     auto bad = [&why](errc e, const char* reason) {
         why = reason;
         return error_code(e);
     };
-    const request_options& opts = spec.options;
-    if (spec.refusal) return bad(spec.refused, spec.refusal);
+    const request_options& opts = call.options;
+    if (call.refusal) return bad(call.refused, call.refusal);
     if (!opts.idempotency_key.empty() && !is_valid_idempotency_key(opts.idempotency_key))
         return bad(errc::invalid_idempotency_key, "idempotency key must be 1 to 255 visible ASCII characters");
     if (!opts.stripe_account.empty() && !is_valid_account_id(opts.stripe_account))
@@ -578,7 +430,7 @@ inline error_code prepare_call(client_impl& c, call_spec& spec, call_context& ca
         return bad(errc::invalid_request_options, "call_timeout must not be negative");
     if (c.shut_down) return bad(errc::client_shut_down, "the client was shut down before the call started");
 
-    if (spec.wants_key) {
+    if (call.wants_key) {
         if (!opts.idempotency_key.empty()) {
             call.idempotency_key = opts.idempotency_key;
         } else {
@@ -592,234 +444,410 @@ inline error_code prepare_call(client_impl& c, call_spec& spec, call_context& ca
     call.attempt_timeout = opts.attempt_timeout.value_or(c.cfg.attempt_timeout);
     auto total = opts.call_timeout.value_or(c.cfg.call_timeout);
     if (total.count() > 0) call.deadline = clock_type::now() + total;
-    call.max_retries = opts.max_retries.value_or(c.cfg.retry.max_retries);
+    call.retries.emplace(c.cfg.retry, opts.max_retries.value_or(c.cfg.retry.max_retries));
     return {};
 }
 
-template <class Result>
-using result_parser = error_code (*)(std::string_view body, Result& out, std::string& why);
-
-template <class Result>
-using result_handler = asio::any_completion_handler<void(error_code, diagnostics, Result)>;
-
-/// Builds the result (or the diagnostics) and hands them to the caller's handler, on its own
-/// executor. Dispatched, as co_spawn does: run_call has suspended at least once by now, so this
-/// is never inside the initiating function.
-template <class Result>
-void complete_call(client_impl& c, call_context& call, error_code ec, std::string why, result_parser<Result> parse,
-                   result_handler<Result>& handler) {
-    Result result;
-    diagnostics diag;
-    if (!ec) {
-        ec = parse(std::string_view(call.body), result, why);
-        if (ec) {
-            result = Result{}; // never a half-filled result
-            diag.http_status = call.status;
-            diag.request_id = call.request_id.str();
-        } else {
-            response_metadata& meta = result.meta;
-            meta.request_id = call.request_id;
-            meta.idempotency_key.assign(call.idempotency_key);
-            meta.http_status = call.status;
-            meta.attempts = call.attempts;
-            meta.idempotent_replayed = call.replayed;
-            meta.stale_connection_retried = call.stale_resent;
-        }
-    }
-    if (ec) {
-        if (call.diag) diag = std::move(*call.diag);
-        if (!why.empty()) diag.detail = std::move(why);
-        diag.attempts = call.attempts;
-        diag.idempotency_key = std::string(call.idempotency_key);
-        redact(diag.message, c.cfg.api_key);
-        redact(diag.detail, c.cfg.api_key);
-    }
-    bump(c.counters.in_flight, -1);
-    bump(ec ? c.counters.calls_failed : c.counters.calls_succeeded);
-    auto ex = asio::get_associated_executor(handler, c.user_ex);
-    asio::dispatch(ex, [h = std::move(handler), ec, diag = std::move(diag), result = std::move(result)]() mutable {
-        // Our forwarding handler leaves the caller's slot before the caller gets it back.
-        auto slot = asio::get_associated_cancellation_slot(h);
-        if (slot.is_connected()) slot.clear();
-        std::move(h)(ec, std::move(diag), std::move(result));
-    });
-}
-
-/// One call, from checks to completion. Everything here sits in the coroutine frame while the
-/// call waits, so it holds only what it must; see call_context and exchange().
-template <class Result>
-awaitable<void> run_call(std::shared_ptr<client_impl> self, call_spec spec, result_parser<Result> parse,
-                         result_handler<Result> handler) {
-    // Terminal and partial cancellation both end the call; inner I/O is cancelled terminally.
-    // Cancellation is observed explicitly after every wait (so that slots, waiters and
-    // connections are always given back), never thrown out of a co_await.
-    co_await asio::this_coro::throw_if_cancelled(false);
-    co_await asio::this_coro::reset_cancellation_state(
-        asio::enable_partial_cancellation(), [](asio::cancellation_type t) {
-            return t == asio::cancellation_type::none ? t : asio::cancellation_type::terminal;
-        });
-    client_impl& c = *self;
-    bool suspended = false; // completing before the first real wait must not run the handler inline
-    // Keeps the handler's executor from running out of work while the call is in flight.
-    auto work = asio::prefer(asio::get_associated_executor(handler, c.user_ex),
-                             asio::execution::outstanding_work.tracked);
-    // The timer takes the plain executor: its waits complete through the coroutine, which is on
-    // the strand anyway, and a type-erased strand costs a heap copy per call.
-    call_context call(c.user_ex);
-    std::string why;
+/// The first step, on the client's executor.
+inline void begin_call(call_state& call) {
+    client_impl& c = *call.client;
     bump(c.counters.calls_started);
     bump(c.counters.in_flight);
-    error_code ec = prepare_call(c, spec, call, why);
-    if (!ec) {
-        c.link(call);
-        retry_state retries(c.cfg.retry, call.max_retries);
-        bool fresh = false;
-        for (;;) {
-            attempt_report rep;
-            call.status = 0;
-            call.body.clear();
-            call.request_id = {};
-            call.should_retry.reset();
-            call.replayed = false;
-
-            // The client-side rate limit: every attempt is a request Stripe counts.
-            if (c.limiter.enabled()) {
-                auto wait = c.limiter.reserve(clock_type::now(), call.deadline);
-                if (!wait) {
-                    ec = errc::deadline_exceeded;
-                    why = "the rate limit leaves no room before the deadline";
-                    break;
-                }
-                if (wait->count() > 0) {
-                    bump(c.counters.rate_limited);
-                    call.timer.expires_after(*wait);
-                    co_await call.timer.async_wait(use_tuple);
-                    suspended = true;
-                    bool stop = cancelled(co_await asio::this_coro::cancellation_state);
-                    if (stop || c.shut_down) {
-                        ec = interruption(c, stop);
-                        break;
-                    }
-                }
-            }
-
-            // A connection: idle, a free slot to open one in, or a place in the queue.
-            if (c.shut_down) {
-                ec = errc::client_shut_down;
-                break;
-            }
-            c.evict_expired_idle();
-            auto got = c.pool.acquire(fresh);
-            connection* conn = got.connection;
-            switch (got.kind) {
-            case pool_type::acquire_kind::reuse: bump(c.counters.idle, -1); break;
-            case pool_type::acquire_kind::open: break;
-            case pool_type::acquire_kind::replace:
-                bump(c.counters.idle, -1);
-                c.close_connection(conn);
-                conn = nullptr;
-                break;
-            case pool_type::acquire_kind::overflow: ec = errc::too_many_pending; break;
-            case pool_type::acquire_kind::wait: {
-                call_waiter w;
-                w.timer = &call.timer;
-                c.pool.enqueue(w);
-                bump(c.counters.waiters);
-                call.timer.expires_at(call.deadline);
-                co_await call.timer.async_wait(use_tuple);
-                suspended = true;
-                bool stop = cancelled(co_await asio::this_coro::cancellation_state);
-                if (w.granted && !stop && !c.shut_down) {
-                    conn = w.connection;
-                    if (fresh && conn) {
-                        c.close_connection(conn);
-                        conn = nullptr;
-                    }
-                } else {
-                    if (w.granted) c.release(w.connection); // pass it on to the next waiter
-                    else {
-                        c.pool.remove(w);
-                        bump(c.counters.waiters, -1);
-                    }
-                    ec = interruption(c, stop);
-                }
-                break;
-            }
-            }
-            if (ec) break;
-
-            // A connection that sat idle may have been closed by the server; where the socket
-            // already shows it, replace it before sending rather than after failing.
-            if (conn && clock_type::now() - conn->idle_since >= liveness_check_after && conn->peer_has_closed()) {
-                bump(c.counters.stale_detected);
-                c.close_connection(conn);
-                conn = nullptr;
-            }
-            // A waiter may be handed a connection just as its deadline passes: give it back
-            // unused rather than send a request that can only time out.
-            if (clock_type::now() >= call.deadline) {
-                if (conn) c.release(conn);
-                else c.release(nullptr);
-                ec = errc::deadline_exceeded;
-                break;
-            }
-            ++call.attempts;
-            co_await exchange(c, spec, call, conn, rep);
-            suspended = true;
-            fresh = false;
-            if (!rep.ec && call.status >= 200 && call.status < 300) break;
-
-            next_step step = after_failure(c, call, rep, retries);
-            if (step.stop_with) {
-                ec = step.stop_with;
-                break;
-            }
-            fresh = step.fresh;
-            if (step.wait.count() > 0) {
-                call.timer.expires_after(step.wait);
-                co_await call.timer.async_wait(use_tuple);
-                bool stop = cancelled(co_await asio::this_coro::cancellation_state);
-                if (stop || c.shut_down) {
-                    ec = interruption(c, stop);
-                    break;
-                }
-            }
-        }
-        c.unlink(call);
-    }
-    // Ended without ever waiting (bad input, queue full, ...): yield once, so the handler never
-    // runs inside the initiating function, even when co_spawn started this coroutine inline.
-    if (!suspended) co_await asio::post(c.ex, asio::use_awaitable);
-    complete_call<Result>(c, call, ec, std::move(why), parse, handler);
-}
-
-/// Starts a call on the client's executor. The caller's cancellation slot is not given to
-/// co_spawn: a request from it is carried to the client's executor and emitted there on a
-/// signal of the call's own, so the call's cancellation state is only touched on that executor
-/// and outlives anything the caller does with its slot.
-template <class Result>
-void spawn_call(std::shared_ptr<client_impl> impl, call_spec spec, result_parser<Result> parse,
-                result_handler<Result> handler) {
-    auto ex = impl->ex;
-    auto plain = impl->user_ex;
-    auto on_exit = [](std::exception_ptr e) {
-        if (e) std::rethrow_exception(e); // the engine throws nothing but bad_alloc
-    };
-    auto slot = asio::get_associated_cancellation_slot(handler);
-    if (!slot.is_connected()) {
-        asio::co_spawn(ex, run_call<Result>(std::move(impl), std::move(spec), parse, std::move(handler)),
-                       asio::bind_executor(plain, on_exit));
+    c.link(call);
+    std::string why;
+    if (error_code ec = prepare_call(c, call, why)) {
+        fail_call(call, ec, std::move(why));
         return;
     }
-    auto signal = std::make_shared<asio::cancellation_signal>();
-    slot.assign([signal, ex](asio::cancellation_type type) {
-        asio::dispatch(ex, [signal, type] { signal->emit(type); });
-    });
-    asio::co_spawn(ex, run_call<Result>(std::move(impl), std::move(spec), parse, std::move(handler)),
-                   asio::bind_cancellation_slot(signal->slot(),
-                                                asio::bind_executor(plain, [signal, on_exit](std::exception_ptr e) {
-                                                    on_exit(e);
-                                                })));
+    next_attempt(call);
+}
+
+/// Starts an attempt: through the rate limiter (every attempt is a request Stripe counts), then
+/// to a connection.
+inline void next_attempt(call_state& call) {
+    client_impl& c = *call.client;
+    call.status = 0;
+    call.request_id = {};
+    call.should_retry.reset();
+    call.replayed = false;
+    call.report = {};
+    if (c.limiter.enabled()) {
+        auto wait = c.limiter.reserve(clock_type::now(), call.deadline);
+        if (!wait) {
+            fail_call(call, errc::deadline_exceeded, "the rate limit leaves no room before the deadline");
+            return;
+        }
+        if (wait->count() > 0) {
+            bump(c.counters.rate_limited);
+            wait_until(call, clock_type::now() + *wait, &on_rate_limit_waited);
+            return;
+        }
+    }
+    take_connection(call);
+}
+
+inline void on_rate_limit_waited(call_state& call, const boost::system::error_code&) {
+    if (interrupted(call)) return;
+    take_connection(call);
+}
+
+/// An idle connection, a free slot to open one in, or a place in the queue.
+inline void take_connection(call_state& call) {
+    client_impl& c = *call.client;
+    if (c.shut_down) {
+        fail_call(call, errc::client_shut_down, {});
+        return;
+    }
+    c.evict_expired_idle();
+    auto got = c.pool.acquire(call.fresh);
+    connection* conn = got.connection;
+    switch (got.kind) {
+    case pool_type::acquire_kind::reuse: bump(c.counters.idle, -1); break;
+    case pool_type::acquire_kind::open: break;
+    case pool_type::acquire_kind::replace:
+        bump(c.counters.idle, -1);
+        c.close_connection(conn);
+        conn = nullptr;
+        break;
+    case pool_type::acquire_kind::overflow: fail_call(call, errc::too_many_pending, {}); return;
+    case pool_type::acquire_kind::wait:
+        call.granted = false;
+        call.connection = nullptr;
+        c.pool.enqueue(call);
+        bump(c.counters.waiters);
+        wait_until(call, call.deadline, &on_queue_waited);
+        return;
+    }
+    start_attempt(call, conn);
+}
+
+/// Woken: handed a slot by release() (the timer was cancelled), or the deadline, the caller or
+/// a shutdown ended the wait.
+inline void on_queue_waited(call_state& call, const boost::system::error_code&) {
+    client_impl& c = *call.client;
+    bool stop = call.cancel_requested || c.shut_down;
+    if (!call.granted || stop) {
+        if (call.granted) {
+            c.release(call.connection); // pass it on to the next waiter
+        } else {
+            c.pool.remove(call);
+            bump(c.counters.waiters, -1);
+        }
+        fail_call(call, interruption(c, call.cancel_requested), {});
+        return;
+    }
+    connection* conn = call.connection;
+    if (call.fresh && conn) {
+        c.close_connection(conn);
+        conn = nullptr;
+    }
+    start_attempt(call, conn);
+}
+
+/// The call holds a slot: `conn`, or null to open a new connection in it.
+inline void start_attempt(call_state& call, connection* conn) {
+    client_impl& c = *call.client;
+    // A connection that sat idle may have been closed by the server; where the socket already
+    // shows it, replace it before sending rather than after failing.
+    if (conn && clock_type::now() - conn->idle_since >= liveness_check_after && conn->peer_has_closed()) {
+        bump(c.counters.stale_detected);
+        c.close_connection(conn);
+        conn = nullptr;
+    }
+    // A waiter may be handed a connection just as its deadline passes: give it back unused
+    // rather than send a request that can only time out.
+    auto now = clock_type::now();
+    if (now >= call.deadline) {
+        c.release(conn);
+        fail_call(call, errc::deadline_exceeded, {});
+        return;
+    }
+    ++call.attempts;
+    call.fresh = false;
+    call.deadline_bound = call.deadline <= now + call.attempt_timeout;
+    call.attempt_expiry = call.deadline_bound ? call.deadline : now + call.attempt_timeout;
+    if (conn) {
+        call.conn = conn;
+        call.report.reused = true;
+        bump(c.counters.reuses);
+        send_request(call);
+        return;
+    }
+    call.conn = &c.add_connection();
+    call.connecting = true;
+    beast::get_lowest_layer(call.conn->stream).expires_at(call.attempt_expiry);
+    struct on_opened {
+        call_state* call;
+        void operator()(std::exception_ptr e, boost::system::error_code ec) const {
+            if (e) std::rethrow_exception(e); // open_connection throws nothing but bad_alloc
+            connection_opened(*call, ec);
+        }
+    };
+    asio::co_spawn(c.ex, open_connection(c, *call.conn, call.report.detail),
+                   asio::bind_cancellation_slot(call.io_signal.slot(), asio::bind_executor(c.ex, on_opened{&call})));
+}
+
+inline void connection_opened(call_state& call, const boost::system::error_code& ec) {
+    client_impl& c = *call.client;
+    call.suspended = true;
+    call.connecting = false;
+    if (ec || call.cancel_requested || c.shut_down) {
+        c.destroy(call.conn);
+        call.conn = nullptr;
+        c.release(nullptr);
+        bump(c.counters.connect_failures);
+        attempt_report& rep = call.report;
+        rep.certificate_failure = ec == errc::tls_verification_failed || is_certificate_failure(ec);
+        rep.ec = call.cancel_requested    ? error_code(asio::error::operation_aborted)
+                 : c.shut_down            ? error_code(errc::client_shut_down)
+                 : rep.certificate_failure ? error_code(errc::tls_verification_failed)
+                                           : transport_error(ec, call.deadline_bound);
+        attempt_failed(call, {});
+        return;
+    }
+    bump(c.counters.connections_opened);
+    bump(c.counters.open);
+    send_request(call);
+}
+
+inline void send_request(call_state& call) {
+    client_impl& c = *call.client;
+    connection& conn = *call.conn;
+    beast::get_lowest_layer(conn.stream).expires_at(call.attempt_expiry);
+    bump(c.counters.attempts);
+    write_request(c, call, conn.out);
+    asio::async_write(conn.stream, asio::buffer(conn.out), call_step{&call, &on_written});
+}
+
+inline void on_written(call_state& call, const boost::system::error_code& ec) {
+    client_impl& c = *call.client;
+    connection& conn = *call.conn;
+    if (ec || call.cancel_requested || c.shut_down) {
+        exchange_failed(call, ec, false);
+        return;
+    }
+    auto& parser = conn.start_response(max_response_header_bytes, c.cfg.max_response_bytes);
+    http::async_read(conn.stream, conn.buffer, parser, call_step{&call, &on_read});
+}
+
+inline void on_read(call_state& call, const boost::system::error_code& ec) {
+    client_impl& c = *call.client;
+    connection& conn = *call.conn;
+    if (ec || call.cancel_requested || c.shut_down) {
+        exchange_failed(call, ec, conn.parser->got_some());
+        return;
+    }
+    auto& res = conn.parser->get();
+    call.status = res.result_int();
+    if (auto it = res.find("Request-Id"); it != res.end()) call.request_id.assign(it->value());
+    if (auto it = res.find("Stripe-Should-Retry"); it != res.end()) {
+        if (beast::iequals(it->value(), "true")) call.should_retry = true;
+        else if (beast::iequals(it->value(), "false")) call.should_retry = false;
+    }
+    if (auto it = res.find("Idempotent-Replayed"); it != res.end()) call.replayed = beast::iequals(it->value(), "true");
+    call.conn_reusable = res.keep_alive() && conn.buffer.size() == 0;
+    std::string_view body = conn.finish_response();
+    if (call.status >= 200 && call.status < 300) {
+        call.deliver(body); // the typed half parses, finishes (giving the connection back) and completes
+        return;
+    }
+    attempt_failed(call, body);
+}
+
+/// The write or the read failed (or the call was interrupted meanwhile): the connection is
+/// closed, its slot given back, and the failure judged.
+inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some) {
+    client_impl& c = *call.client;
+    attempt_report& rep = call.report;
+    bool was_cancelled = call.cancel_requested;
+    rep.stale = rep.reused && !got_some && !was_cancelled && !c.shut_down && ec != beast::error::timeout;
+    bool not_http = ec.category() == make_error_code(http::error::bad_version).category() &&
+                    ec != http::error::partial_message && ec != http::error::end_of_stream &&
+                    ec != http::error::body_limit && ec != http::error::header_limit;
+    if (was_cancelled) {
+        rep.ec = asio::error::operation_aborted;
+    } else if (c.shut_down) {
+        rep.ec = errc::client_shut_down;
+    } else if (not_http) {
+        rep.ec = errc::malformed_response;
+    } else {
+        rep.ec = transport_error(ec, call.deadline_bound);
+    }
+    rep.unusable = rep.ec == errc::malformed_response || rep.ec == errc::response_too_large;
+    rep.detail = ec ? "reading the response: " + ec.message() : rep.ec.message();
+    c.discard(call.conn);
+    call.conn = nullptr;
+    attempt_failed(call, {});
+}
+
+/// Gives back the connection the call holds: to the pool (or the next waiter) when it can serve
+/// again, else closed.
+inline void give_back_connection(call_state& call) noexcept {
+    if (!call.conn) return;
+    client_impl& c = *call.client;
+    connection* conn = std::exchange(call.conn, nullptr);
+    if (call.conn_reusable) {
+        beast::get_lowest_layer(conn->stream).expires_never();
+        c.release(conn);
+    } else {
+        c.discard(conn);
+    }
+}
+
+/// After a failed attempt (no response, or an error status whose `body` is read while the
+/// connection is still held): records it, then stops the call or goes again, after a backoff.
+inline void attempt_failed(call_state& call, std::string_view body) {
+    client_impl& c = *call.client;
+    attempt_report& rep = call.report;
+    attempt_outcome outcome;
+    outcome.got_response = !rep.ec;
+    outcome.status = call.status;
+    outcome.should_retry = call.should_retry;
+    outcome.certificate_failure = rep.certificate_failure;
+    outcome.caller_cancelled = rep.ec == asio::error::operation_aborted || rep.ec == errc::client_shut_down ||
+                               rep.ec == errc::deadline_exceeded;
+    outcome.response_unusable = rep.unusable;
+
+    diagnostics& diag = call.failure();
+    diagnostics fields;
+    if (!rep.ec) {
+        parse_stripe_error(body, fields);
+        outcome.lock_timeout = fields.code == "lock_timeout";
+    }
+    give_back_connection(call);
+
+    attempt_record record;
+    record.ec = rep.ec ? rep.ec : error_code(errc_from_status(call.status, fields.type));
+    record.http_status = call.status;
+    record.request_id = call.request_id.str();
+    record.reused_connection = rep.reused;
+    record.stale_connection = rep.stale;
+
+    retry_state& retries = *call.retries;
+    bool again = false;
+    std::chrono::milliseconds wait{0};
+    if (rep.stale && retries.take_stale_resend()) {
+        again = true;
+        call.fresh = true;
+        call.stale_resent = true;
+        bump(c.counters.stale_resends);
+    } else if (retries.take_retry(outcome)) {
+        again = true;
+        wait = retries.next_delay(c.jitter.next());
+        bump(c.counters.retries);
+    }
+    if (again && clock_type::now() + wait >= call.deadline) again = false; // would wake past it
+    record.wait_before_next = again ? wait : std::chrono::milliseconds{0};
+    if (!again) {
+        diag.http_status = call.status;
+        diag.request_id = record.request_id;
+        diag.detail = std::move(rep.detail);
+        diag.type = std::move(fields.type);
+        diag.code = std::move(fields.code);
+        diag.decline_code = std::move(fields.decline_code);
+        diag.message = std::move(fields.message);
+        diag.param = std::move(fields.param);
+        diag.doc_url = std::move(fields.doc_url);
+    }
+    error_code stop_with = record.ec;
+    diag.failed_attempts.push_back(std::move(record));
+    if (!again) {
+        fail_call(call, stop_with, {});
+        return;
+    }
+    if (wait.count() > 0) {
+        wait_until(call, clock_type::now() + wait, &on_backoff_waited);
+        return;
+    }
+    next_attempt(call);
+}
+
+inline void on_backoff_waited(call_state& call, const boost::system::error_code&) {
+    if (interrupted(call)) return;
+    next_attempt(call);
+}
+
+/// Where a thread-safe client's caller slot sends cancellation: to the client's strand, and on
+/// to the call if it is still running. Shared by the slot's handler and the call.
+struct cancel_relay {
+    call_state* call; ///< null once the call finished; read and written on the strand only
+    asio::any_io_executor strand;
+};
+
+inline void cancel_call(call_state& call, asio::cancellation_type type) {
+    // Terminal and partial both end the call; total alone is not supported (a POST on the wire
+    // cannot be undone).
+    if (call.finished || (type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
+                             asio::cancellation_type::none)
+        return;
+    call.cancel_requested = true;
+    call.timer.cancel(); // a wait in the queue, for the rate limiter or for backoff
+    if (call.connecting) {
+        call.io_signal.emit(asio::cancellation_type::terminal);
+    } else if (call.conn) {
+        // The exchange fails with operation_aborted and the connection is closed: a response
+        // half read cannot be resumed anyway.
+        beast::get_lowest_layer(call.conn->stream).cancel();
+    }
+}
+
+STRIPE_ASIO_DECL void connect_cancellation(call_state& call, asio::cancellation_slot slot) {
+    if (!call.client->cfg.thread_safe) {
+        struct direct {
+            call_state* call;
+            void operator()(asio::cancellation_type type) const { cancel_call(*call, type); }
+        };
+        slot.template emplace<direct>(direct{&call});
+        return;
+    }
+    call.relay = std::make_shared<cancel_relay>(cancel_relay{&call, call.client->ex});
+    struct relayed {
+        std::shared_ptr<cancel_relay> relay;
+        void operator()(asio::cancellation_type type) const {
+            asio::dispatch(relay->strand, [relay = relay, type] {
+                if (relay->call) cancel_call(*relay->call, type);
+            });
+        }
+    };
+    slot.template emplace<relayed>(relayed{call.relay});
+}
+
+STRIPE_ASIO_DECL void finish_call(call_state& call, bool succeeded) noexcept {
+    client_impl& c = *call.client;
+    give_back_connection(call);
+    call.finished = true;
+    c.unlink(call);
+    if (call.relay) call.relay->call = nullptr;
+    bump(c.counters.in_flight, -1);
+    bump(succeeded ? c.counters.calls_succeeded : c.counters.calls_failed);
+}
+
+STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why) {
+    finish_call(call, false);
+    diagnostics diag;
+    if (call.diag) diag = std::move(*call.diag);
+    if (!why.empty()) diag.detail = std::move(why);
+    if (ec == errc::malformed_response && diag.http_status == 0) {
+        diag.http_status = call.status; // a 2xx whose body is not what was promised
+        diag.request_id = call.request_id.str();
+    }
+    diag.attempts = call.attempts;
+    diag.idempotency_key = std::string(call.idempotency_key);
+    const std::string& key = call.client->cfg.api_key;
+    redact(diag.message, key);
+    redact(diag.detail, key);
+    call.fail(ec, std::move(diag));
+}
+
+/// Hands the call to the client's executor (it runs at once when already there).
+inline void launch(call_state& call) {
+    struct begin {
+        call_state* call;
+        using allocator_type = cached_allocator<void>;
+        allocator_type get_allocator() const noexcept { return {}; }
+        void operator()() const { begin_call(*call); }
+    };
+    asio::dispatch(call.client->ex, begin{&call});
 }
 
 STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(asio::any_io_executor ex, config cfg) {
@@ -861,27 +889,28 @@ STRIPE_ASIO_DECL client_stats read_stats(const client_impl& impl) {
 
 STRIPE_ASIO_DECL asio::any_io_executor user_executor(const client_impl& impl) noexcept { return impl.user_ex; }
 
-STRIPE_ASIO_DECL void start_login_link(std::shared_ptr<client_impl> impl, const account_id_arg& account,
-                                       request_options options, login_link_handler handler) {
-    call_spec spec;
+STRIPE_ASIO_DECL bool client_is_thread_safe(const client_impl& c) noexcept { return c.cfg.thread_safe; }
+
+STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& account, request_options options) {
+    const client_impl& c = *call.client;
     if (is_valid_account_id(account.view())) {
-        spec.target.reserve(impl->url.prefix.size() + 32 + account.size());
-        spec.target = impl->url.prefix;
-        spec.target += "/v1/accounts/";
-        percent_encode(spec.target, account.view());
-        spec.target += "/login_links";
-        append_expand(spec.body, options.expand);
+        // A valid id is letters, digits and '_': nothing in it needs percent-encoding.
+        call.target += c.url.prefix;
+        call.target += "/v1/accounts/";
+        call.target += account.view();
+        call.target += "/login_links";
+        append_expand(call.body, options.expand);
     } else {
-        spec.refused = errc::invalid_account_id;
-        spec.refusal = "account id must be acct_ followed by letters and digits, at most 255 characters";
+        call.refused = errc::invalid_account_id;
+        call.refusal = "account id must be acct_ followed by letters and digits, at most 255 characters";
     }
-    spec.options = std::move(options);
-    spawn_call<login_link>(std::move(impl), std::move(spec), &parse_login_link, std::move(handler));
+    call.options = std::move(options);
+    launch(call);
 }
 
-STRIPE_ASIO_DECL void start_request(std::shared_ptr<client_impl> impl, http_method method, std::string path,
-                                    form_params params, request_options options, json_handler handler) {
-    call_spec spec;
+STRIPE_ASIO_DECL void start_request(call_state& call, http_method method, std::string path, form_params params,
+                                    request_options options) {
+    const client_impl& c = *call.client;
     bool valid = path.size() > 4 && path.compare(0, 4, "/v1/") == 0;
     for (char ch : path)
         if (!(is_unreserved(ch) || ch == '/')) valid = false;
@@ -889,27 +918,31 @@ STRIPE_ASIO_DECL void start_request(std::shared_ptr<client_impl> impl, http_meth
     for (std::string_view bad : {"//", "/./", "/../"})
         if ((path + "/").find(bad) != std::string::npos) valid = false;
     if (!valid) {
-        spec.refused = errc::invalid_request_options;
-        spec.refusal = "path must start with /v1/ and hold only letters, digits and / - . _ ~";
+        call.refused = errc::invalid_request_options;
+        call.refusal = "path must start with /v1/ and hold only letters, digits and / - . _ ~";
     }
     std::string form = encode_form(params);
     append_expand(form, options.expand);
-    spec.target = impl->url.prefix + path;
+    call.target += c.url.prefix;
+    call.target += path;
     switch (method) {
     case http_method::post:
-        spec.method = "POST";
-        spec.body = std::move(form);
+        call.method = "POST";
+        call.body = std::move(form);
         break;
     case http_method::get:
     case http_method::delete_:
-        spec.method = method == http_method::get ? "GET" : "DELETE";
-        spec.has_body = false;
-        spec.wants_key = false;
-        if (!form.empty()) spec.target += "?" + form;
+        call.method = method == http_method::get ? "GET" : "DELETE";
+        call.has_body = false;
+        call.wants_key = false;
+        if (!form.empty()) {
+            call.target += "?";
+            call.target += form;
+        }
         break;
     }
-    spec.options = std::move(options);
-    spawn_call<json_response>(std::move(impl), std::move(spec), &parse_json_object, std::move(handler));
+    call.options = std::move(options);
+    launch(call);
 }
 
 } // namespace stripe_asio::detail

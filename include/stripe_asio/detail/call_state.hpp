@@ -1,0 +1,123 @@
+// One call in flight, as the engine sees it: what to send, where the call stands, what the last
+// attempt gave. It is the call's only allocation, made from the caller's handler (see call_op):
+// while a call waits for a connection this object is all it costs, so it stays small.
+#ifndef STRIPE_ASIO_DETAIL_CALL_STATE_HPP
+#define STRIPE_ASIO_DETAIL_CALL_STATE_HPP
+
+#include <stripe_asio/detail/decl.hpp>
+#include <stripe_asio/detail/pool_state.hpp>
+#include <stripe_asio/detail/retry_policy.hpp>
+#include <stripe_asio/detail/small_string.hpp>
+#include <stripe_asio/detail/uuid.hpp>
+#include <stripe_asio/diagnostics.hpp>
+#include <stripe_asio/error.hpp>
+#include <stripe_asio/fixed_string.hpp>
+#include <stripe_asio/request_options.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace stripe_asio::detail {
+
+class client_impl;
+struct connection;
+struct cancel_relay;
+using clock_type = std::chrono::steady_clock;
+
+/// How one attempt went, before the retry rules look at it.
+struct attempt_report {
+    error_code ec;          ///< set when there is no usable response
+    std::string detail;     ///< the transport's own words
+    bool reused = false;
+    bool stale = false;     ///< failed on a reused connection before any response byte
+    bool certificate_failure = false;
+    bool unusable = false;  ///< nothing to retry: refused locally, or an answer that cannot be used
+};
+
+class call_state : public pool_state<connection>::waiter {
+public:
+    call_state(std::shared_ptr<client_impl> c, const boost::asio::any_io_executor& timer_executor)
+        : client(std::move(c)), timer(timer_executor) {}
+    call_state(const call_state&) = delete;
+    call_state& operator=(const call_state&) = delete;
+
+    /// The typed half (call_op): parse a 2xx body into the result and complete the call.
+    /// Called with the connection still held, so the body stays valid.
+    virtual void deliver(std::string_view body) = 0;
+    /// The typed half: complete the call with an error (the call has already been finished).
+    virtual void fail(error_code ec, diagnostics diag) = 0;
+
+    std::shared_ptr<client_impl> client;
+
+    // What to send, fixed before the first attempt.
+    request_options options;
+    const char* method = "POST";
+    small_string<72> target; ///< path and query, encoded
+    std::string body;        ///< form body (POST)
+    bool has_body = true;    ///< POST: Content-Type and Content-Length, even for an empty body
+    bool wants_key = true;
+    errc refused{};          ///< set when the input was already found bad
+    const char* refusal = nullptr;
+
+    // Where the call stands.
+    std::array<char, uuid_text_length> generated_key{};
+    std::string_view idempotency_key; ///< the caller's, or generated_key
+    clock_type::time_point deadline = clock_type::time_point::max();
+    clock_type::time_point attempt_expiry{};
+    std::chrono::milliseconds attempt_timeout{};
+    std::optional<retry_state> retries;
+    unsigned attempts = 0;
+    bool deadline_bound = false;     ///< this attempt ends at the call's deadline
+    bool fresh = false;              ///< the next attempt must not reuse a connection
+    bool suspended = false;          ///< has waited at least once (else completion is posted)
+    bool cancel_requested = false;   ///< by the caller's slot
+    bool connecting = false;         ///< opening `conn` (a coroutine listening to io_signal)
+    bool finished = false;
+    boost::asio::steady_timer timer; ///< the rate limiter, the pool queue and backoff wait on it
+    boost::asio::cancellation_signal io_signal; ///< cancels the opening of a connection
+    std::shared_ptr<cancel_relay> relay;       ///< thread-safe clients: the caller's slot reaches us here
+    call_state* prev_call = nullptr;           ///< in the client's list of live calls, for shutdown
+    call_state* next_call = nullptr;
+    detail::connection* conn = nullptr;        ///< held during an attempt
+    bool conn_reusable = false;
+    attempt_report report;
+
+    // The last response.
+    unsigned status = 0;
+    fixed_string<64> request_id;
+    std::optional<bool> should_retry;
+    bool replayed = false;
+    bool stale_resent = false;
+
+    std::unique_ptr<diagnostics> diag; ///< made on the first failed attempt
+    diagnostics& failure() {
+        if (!diag) diag = std::make_unique<diagnostics>();
+        return *diag;
+    }
+
+protected:
+    ~call_state() = default;
+};
+
+/// Ends the call's bookkeeping: gives back its connection, leaves the list of live calls,
+/// counts it. The typed half calls it just before completing.
+STRIPE_ASIO_DECL void finish_call(call_state& call, bool succeeded) noexcept;
+/// Finishes the call and completes it with `ec`, the diagnostics filled from what is known.
+STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why);
+/// Carries the caller's cancellation requests to the call.
+STRIPE_ASIO_DECL void connect_cancellation(call_state& call, boost::asio::cancellation_slot slot);
+/// Whether the client gives the caller's slot a relay (thread-safe clients) or the call itself.
+STRIPE_ASIO_DECL bool client_is_thread_safe(const client_impl& c) noexcept;
+STRIPE_ASIO_DECL boost::asio::any_io_executor user_executor(const client_impl& impl) noexcept;
+
+} // namespace stripe_asio::detail
+
+#endif
