@@ -7,6 +7,7 @@
 #include <stripe_asio/diagnostics.hpp>
 #include <stripe_asio/error.hpp>
 #include <stripe_asio/fixed_string.hpp>
+#include <stripe_asio/inline_string.hpp>
 #include <stripe_asio/json_response.hpp>
 #include <stripe_asio/login_link.hpp>
 #include <stripe_asio/request_options.hpp>
@@ -35,8 +36,9 @@ using form_params = std::vector<std::pair<std::string, std::string>>;
 
 namespace detail {
 class client_impl;
-/// Long enough to hold any valid id, and one character more so an oversized one is still seen.
-using account_id_arg = fixed_string<256>;
+/// The account id as the call keeps it (a deferred operation may run after the caller's
+/// string is gone): inline when it has the usual length.
+using account_id_arg = inline_string<32>;
 
 STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(boost::asio::any_io_executor ex, config cfg);
 STRIPE_ASIO_DECL void shutdown_client(const std::shared_ptr<client_impl>& impl);
@@ -91,8 +93,9 @@ public:
     /// Total cancellation is not supported: a POST on the wire cannot be undone.
     template <class CompletionToken = default_completion_token>
     auto create_login_link(std::string_view account_id, request_options options, CompletionToken&& token = {}) {
+        // Ids are at most 255 characters: 256 keep an oversized one recognisably invalid.
         return boost::asio::async_initiate<CompletionToken, void(error_code, diagnostics, login_link)>(
-            initiate_login_link{impl_}, token, detail::account_id_arg(account_id), std::move(options));
+            initiate_login_link{impl_}, token, detail::account_id_arg(account_id.substr(0, 256)), std::move(options));
     }
 
     template <class CompletionToken = default_completion_token>

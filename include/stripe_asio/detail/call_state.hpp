@@ -7,11 +7,11 @@
 #include <stripe_asio/detail/decl.hpp>
 #include <stripe_asio/detail/pool_state.hpp>
 #include <stripe_asio/detail/retry_policy.hpp>
-#include <stripe_asio/detail/small_string.hpp>
 #include <stripe_asio/detail/uuid.hpp>
 #include <stripe_asio/diagnostics.hpp>
 #include <stripe_asio/error.hpp>
 #include <stripe_asio/fixed_string.hpp>
+#include <stripe_asio/inline_string.hpp>
 #include <stripe_asio/request_options.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -60,7 +60,7 @@ public:
     // What to send, fixed before the first attempt.
     request_options options;
     const char* method = "POST";
-    small_string<72> target; ///< path and query, encoded
+    inline_string<72> target; ///< path and query, encoded
     std::string body;        ///< form body (POST)
     bool has_body = true;    ///< POST: Content-Type and Content-Length, even for an empty body
     bool wants_key = true;
