@@ -80,12 +80,16 @@ public:
     bool suspended = false;          ///< has waited at least once (else completion is posted)
     bool cancel_requested = false;   ///< by the caller's slot
     bool connecting = false;         ///< opening `conn` (a coroutine listening to io_signal)
+    bool in_attempt = false;         ///< in the client's list of attempts the timeout watches
+    bool timed_out = false;          ///< this attempt's time ran out
     bool finished = false;
     boost::asio::steady_timer timer; ///< the rate limiter, the pool queue and backoff wait on it
     boost::asio::cancellation_signal io_signal; ///< cancels the opening of a connection
     std::shared_ptr<cancel_relay> relay;       ///< thread-safe clients: the caller's slot reaches us here
     call_state* prev_call = nullptr;           ///< in the client's list of live calls, for shutdown
     call_state* next_call = nullptr;
+    call_state* attempt_prev = nullptr;        ///< in the client's list of attempts in progress
+    call_state* attempt_next = nullptr;
     detail::connection* conn = nullptr;        ///< held during an attempt
     bool conn_reusable = false;
     attempt_report report;

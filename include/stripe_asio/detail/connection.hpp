@@ -7,7 +7,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -38,9 +38,10 @@ struct connection {
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
-    /// Asio's TLS stream directly: requests go out as one buffer, so Beast's flattening wrapper
-    /// would only add an allocation per write.
-    boost::asio::ssl::stream<boost::beast::tcp_stream> stream;
+    /// Asio's TLS stream over a plain socket: requests go out as one buffer, so Beast's
+    /// flattening wrapper would only add an allocation per write, and the attempt timeout is the
+    /// client's (one timer for all attempts), not a timer per read and write.
+    boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream;
     boost::beast::flat_buffer buffer; ///< response bytes
     std::string out;                  ///< request bytes, rewritten for every request
     std::string body;                 ///< the last response's body; keeps its capacity
@@ -77,13 +78,19 @@ struct connection {
         // keeps it from marking the session unresumable, so the next connection resumes.
         SSL_set_shutdown(stream.native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
         boost::system::error_code ignored;
-        boost::beast::get_lowest_layer(stream).socket().close(ignored);
+        stream.next_layer().close(ignored);
+    }
+
+    /// Ends the pending reads and writes with operation_aborted (cancellation, attempt timeout).
+    void cancel_io() noexcept {
+        boost::system::error_code ignored;
+        stream.next_layer().cancel(ignored);
     }
 
     /// True when the socket shows the peer is gone (EOF, an alert or a reset waiting) without
     /// blocking: a keep-alive connection closed by the server while it sat idle.
     bool peer_has_closed() noexcept {
-        auto& socket = boost::beast::get_lowest_layer(stream).socket();
+        auto& socket = stream.next_layer();
         if (!socket.is_open()) return true;
         char byte;
         ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);

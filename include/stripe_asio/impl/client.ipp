@@ -31,6 +31,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -81,12 +82,45 @@ inline void bump(std::atomic<std::uint64_t>& c, std::int64_t by = 1) noexcept {
 
 using pool_type = pool_state<connection>;
 
+/// The executor of a call's steps: the client's strand when it is thread-safe, else the
+/// user's executor. One pointer wide, so handlers carry it for free and Asio's work tracking
+/// never copies a type-erased strand (a heap allocation each time).
+class step_executor {
+public:
+    explicit step_executor(client_impl& c) noexcept : client_(&c) {}
+    template <class Function>
+    void execute(Function&& f) const;
+    asio::execution_context& query(asio::execution::context_t) const noexcept;
+    constexpr asio::execution::blocking_t query(asio::execution::blocking_t) const noexcept {
+        return never_blocks_ ? asio::execution::blocking_t(asio::execution::blocking.never)
+                             : asio::execution::blocking_t(asio::execution::blocking.possibly);
+    }
+    step_executor require(asio::execution::blocking_t::never_t) const noexcept {
+        step_executor e(*this);
+        e.never_blocks_ = true;
+        return e;
+    }
+    step_executor require(asio::execution::blocking_t::possibly_t) const noexcept {
+        step_executor e(*this);
+        e.never_blocks_ = false;
+        return e;
+    }
+    friend bool operator==(const step_executor& a, const step_executor& b) noexcept {
+        return a.client_ == b.client_ && a.never_blocks_ == b.never_blocks_;
+    }
+    friend bool operator!=(const step_executor& a, const step_executor& b) noexcept { return !(a == b); }
+
+private:
+    client_impl* client_;
+    bool never_blocks_ = false; ///< post semantics: never run the function inside execute()
+};
+
 class client_impl {
 public:
     client_impl(asio::any_io_executor user, config c, base_url_parts parts)
         : cfg(std::move(c)), url(std::move(parts)), user_ex(std::move(user)),
-          ex(cfg.thread_safe ? asio::any_io_executor(asio::make_strand(user_ex)) : user_ex),
-          tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
+          strand(cfg.thread_safe ? std::optional<strand_type>(asio::make_strand(user_ex)) : std::nullopt),
+          ex(strand ? asio::any_io_executor(*strand) : user_ex), watchdog(user_ex), tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
           limiter(cfg.max_requests_per_second, cfg.rate_limit_burst),
           jitter(std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)) {
         fixed_headers = make_fixed_headers(url.host_header, cfg.api_key, cfg.stripe_version, version);
@@ -104,8 +138,17 @@ public:
     base_url_parts url;
     bool host_is_ip = false;
     std::string fixed_headers;
-    asio::any_io_executor user_ex;
-    asio::any_io_executor ex; ///< where every call and every socket of the client runs
+    using strand_type = asio::strand<asio::any_io_executor>;
+    asio::any_io_executor user_ex; ///< sockets and timers live here
+    std::optional<strand_type> strand; ///< thread-safe clients: where every step of every call runs
+    asio::any_io_executor ex;          ///< the strand, or user_ex: the same place, type-erased
+
+    // The attempt timeout: one timer for the client, set for the earliest expiry among the
+    // attempts in progress, rather than one per read and write.
+    asio::steady_timer watchdog;
+    call_state* attempts_head = nullptr; ///< calls with an attempt in progress
+    clock_type::time_point watchdog_at = clock_type::time_point::max(); ///< max: not waiting
+    std::uint64_t watchdog_generation = 0; ///< tells a current wait from one superseded
     ssl::context tls;
     pool_type pool;
     token_bucket limiter;
@@ -186,7 +229,7 @@ public:
     }
 
     connection& add_connection() {
-        connections.push_back(std::make_unique<connection>(ex, tls));
+        connections.push_back(std::make_unique<connection>(user_ex, tls));
         return *connections.back();
     }
 
@@ -257,8 +300,26 @@ public:
         }
         for (auto& c : connections) c->close();
         for (call_state* c = calls; c; c = c->next_call) c->timer.cancel();
+        ++watchdog_generation;
+        watchdog_at = clock_type::time_point::max();
+        watchdog.cancel();
     }
 };
+
+template <class Function>
+void step_executor::execute(Function&& f) const {
+    if (client_->strand) {
+        if (never_blocks_) asio::require(*client_->strand, asio::execution::blocking.never).execute(std::forward<Function>(f));
+        else client_->strand->execute(std::forward<Function>(f));
+    } else {
+        if (never_blocks_) asio::require(client_->user_ex, asio::execution::blocking.never).execute(std::forward<Function>(f));
+        else client_->user_ex.execute(std::forward<Function>(f));
+    }
+}
+
+inline asio::execution_context& step_executor::query(asio::execution::context_t) const noexcept {
+    return asio::query(client_->user_ex, asio::execution::context);
+}
 
 inline bool cancelled(asio::cancellation_state st) noexcept { return st.cancelled() != asio::cancellation_type::none; }
 
@@ -270,8 +331,7 @@ inline bool is_certificate_failure(const boost::system::error_code& ec) noexcept
 /// How one attempt went, before the retry rules look at it.
 
 /// Maps a socket-level failure of an attempt to the library's error.
-inline error_code transport_error(const boost::system::error_code& ec, bool deadline_bound) {
-    if (ec == beast::error::timeout) return deadline_bound ? errc::deadline_exceeded : errc::attempt_timeout;
+inline error_code transport_error(const boost::system::error_code& ec) {
     if (ec == http::error::body_limit || ec == http::error::header_limit) return errc::response_too_large;
     if (is_certificate_failure(ec)) return errc::tls_verification_failed;
     return errc::connection_error;
@@ -286,9 +346,10 @@ inline error_code interruption(const client_impl& c, bool was_cancelled) {
 
 /// Resolve, connect, TLS handshake with the peer verified. Returns the failure, if any.
 inline awaitable<boost::system::error_code> open_connection(client_impl& c, connection& conn, std::string& detail) {
-    // Cancellation is observed explicitly (the caller gives the slot back either way).
+    // Cancellation (the caller's, or the attempt timeout's) is observed explicitly: the caller
+    // gives the slot back either way.
     co_await asio::this_coro::throw_if_cancelled(false);
-    auto& tcp_layer = beast::get_lowest_layer(conn.stream);
+    auto& tcp_layer = conn.stream.next_layer();
     boost::system::error_code cec;
     if (c.host_is_ip) {
         // An address needs no lookup (and no resolver thread).
@@ -297,7 +358,7 @@ inline awaitable<boost::system::error_code> open_connection(client_impl& c, conn
     } else {
         // Name lookups run on Asio's resolver thread and are bounded by the system resolver's
         // own timeouts, not by attempt_timeout (getaddrinfo cannot be interrupted).
-        tcp::resolver resolver(c.ex);
+        tcp::resolver resolver(c.user_ex);
         auto [rec, endpoints] = co_await resolver.async_resolve(c.url.host, c.url.port, use_tuple);
         if (rec) {
             detail = "resolving " + c.url.host + ": " + rec.message();
@@ -306,7 +367,7 @@ inline awaitable<boost::system::error_code> open_connection(client_impl& c, conn
         if (c.shut_down || cancelled(co_await asio::this_coro::cancellation_state))
             co_return asio::error::operation_aborted;
         tcp::endpoint ignored_endpoint;
-        std::tie(cec, ignored_endpoint) = co_await tcp_layer.async_connect(endpoints, use_tuple);
+        std::tie(cec, ignored_endpoint) = co_await asio::async_connect(tcp_layer, endpoints, use_tuple);
     }
     if (cec) {
         detail = "connecting to " + c.url.host_header + ": " + cec.message();
@@ -314,7 +375,7 @@ inline awaitable<boost::system::error_code> open_connection(client_impl& c, conn
     }
     if (c.shut_down || cancelled(co_await asio::this_coro::cancellation_state)) co_return asio::error::operation_aborted;
     boost::system::error_code ignored;
-    tcp_layer.socket().set_option(tcp::no_delay(true), ignored);
+    tcp_layer.set_option(tcp::no_delay(true), ignored);
 
     SSL* ssl = conn.stream.native_handle();
     // Asio asks OpenSSL to free its buffers between records; keeping them saves three 16 KiB
@@ -374,6 +435,7 @@ inline void on_backoff_waited(call_state& call, const boost::system::error_code&
 inline void connection_opened(call_state& call, const boost::system::error_code& ec);
 inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some);
 inline void attempt_failed(call_state& call, std::string_view body);
+inline void attempt_ended(call_state& call) noexcept;
 
 /// The completion handler of every wait and I/O of a call: it carries the call to its next
 /// step, on the client's executor; its memory comes from the block cache. It has no
@@ -385,8 +447,8 @@ struct call_step {
 
     using allocator_type = cached_allocator<void>;
     allocator_type get_allocator() const noexcept { return {}; }
-    using executor_type = asio::any_io_executor;
-    executor_type get_executor() const noexcept { return call->client->ex; }
+    using executor_type = step_executor;
+    executor_type get_executor() const noexcept { return step_executor(*call->client); }
 
     void operator()(const boost::system::error_code& ec, std::size_t = 0) const {
         call->suspended = true;
@@ -399,6 +461,83 @@ inline void wait_until(call_state& call, clock_type::time_point when,
                        void (*next)(call_state&, const boost::system::error_code&)) {
     call.timer.expires_at(when);
     call.timer.async_wait(call_step{&call, next});
+}
+
+// The attempt timeout. Every attempt in progress (connecting, writing, reading) is in the
+// client's list with its expiry; one timer waits for the earliest. When it fires, expired
+// attempts have their I/O cancelled and end with attempt_timeout (deadline_exceeded when the
+// call's deadline was the limit). Attempts usually expire in the order they start, so under
+// load the timer is set once per timeout period, not once per request; it is cancelled when no
+// attempt is left, so it never keeps the user's io_context running.
+
+inline void on_watchdog(const std::shared_ptr<client_impl>& c, std::uint64_t generation);
+
+struct watchdog_step {
+    std::shared_ptr<client_impl> client;
+    std::uint64_t generation;
+
+    using allocator_type = cached_allocator<void>;
+    allocator_type get_allocator() const noexcept { return {}; }
+    using executor_type = step_executor;
+    executor_type get_executor() const noexcept { return step_executor(*client); }
+    void operator()(const boost::system::error_code&) const { on_watchdog(client, generation); }
+};
+
+inline void arm_watchdog(const std::shared_ptr<client_impl>& c, clock_type::time_point at) {
+    c->watchdog_at = at;
+    ++c->watchdog_generation; // a wait already under way is superseded
+    c->watchdog.expires_at(at);
+    c->watchdog.async_wait(watchdog_step{c, c->watchdog_generation});
+}
+
+inline void attempt_started(call_state& call) {
+    client_impl& c = *call.client;
+    call.timed_out = false;
+    call.in_attempt = true;
+    call.attempt_prev = nullptr;
+    call.attempt_next = c.attempts_head;
+    if (c.attempts_head) c.attempts_head->attempt_prev = &call;
+    c.attempts_head = &call;
+    if (call.attempt_expiry < c.watchdog_at) arm_watchdog(call.client, call.attempt_expiry);
+}
+
+inline void attempt_ended(call_state& call) noexcept {
+    if (!call.in_attempt) return;
+    client_impl& c = *call.client;
+    call.in_attempt = false;
+    (call.attempt_prev ? call.attempt_prev->attempt_next : c.attempts_head) = call.attempt_next;
+    if (call.attempt_next) call.attempt_next->attempt_prev = call.attempt_prev;
+    call.attempt_prev = call.attempt_next = nullptr;
+    if (!c.attempts_head && c.watchdog_at != clock_type::time_point::max()) {
+        c.watchdog_at = clock_type::time_point::max();
+        ++c.watchdog_generation;
+        c.watchdog.cancel();
+    }
+}
+
+inline error_code timeout_error(const call_state& call) {
+    return call.deadline_bound ? errc::deadline_exceeded : errc::attempt_timeout;
+}
+
+inline void on_watchdog(const std::shared_ptr<client_impl>& c, std::uint64_t generation) {
+    if (generation != c->watchdog_generation) return; // superseded or cancelled
+    c->watchdog_at = clock_type::time_point::max();
+    auto now = clock_type::now();
+    auto next = clock_type::time_point::max();
+    for (call_state* call = c->attempts_head; call; call = call->attempt_next) {
+        if (call->timed_out) continue;
+        if (call->attempt_expiry > now) {
+            next = std::min(next, call->attempt_expiry);
+            continue;
+        }
+        call->timed_out = true;
+        if (call->connecting) {
+            call->io_signal.emit(asio::cancellation_type::terminal);
+        } else if (call->conn) {
+            call->conn->cancel_io();
+        }
+    }
+    if (next != clock_type::time_point::max()) arm_watchdog(c, next);
 }
 
 /// Whether the call must stop now; if so, it ends with `interruption(...)`.
@@ -566,6 +705,7 @@ inline void start_attempt(call_state& call, connection* conn) {
     call.fresh = false;
     call.deadline_bound = call.deadline <= now + call.attempt_timeout;
     call.attempt_expiry = call.deadline_bound ? call.deadline : now + call.attempt_timeout;
+    attempt_started(call);
     if (conn) {
         call.conn = conn;
         call.report.reused = true;
@@ -575,7 +715,6 @@ inline void start_attempt(call_state& call, connection* conn) {
     }
     call.conn = &c.add_connection();
     call.connecting = true;
-    beast::get_lowest_layer(call.conn->stream).expires_at(call.attempt_expiry);
     struct on_opened {
         call_state* call;
         void operator()(std::exception_ptr e, boost::system::error_code ec) const {
@@ -591,17 +730,21 @@ inline void connection_opened(call_state& call, const boost::system::error_code&
     client_impl& c = *call.client;
     call.suspended = true;
     call.connecting = false;
-    if (ec || call.cancel_requested || c.shut_down) {
+    if (ec || call.cancel_requested || call.timed_out || c.shut_down) {
+        attempt_ended(call);
         c.destroy(call.conn);
         call.conn = nullptr;
         c.release(nullptr);
         bump(c.counters.connect_failures);
         attempt_report& rep = call.report;
         rep.certificate_failure = ec == errc::tls_verification_failed || is_certificate_failure(ec);
-        rep.ec = call.cancel_requested    ? error_code(asio::error::operation_aborted)
-                 : c.shut_down            ? error_code(errc::client_shut_down)
+        rep.ec = call.cancel_requested     ? error_code(asio::error::operation_aborted)
+                 : c.shut_down             ? error_code(errc::client_shut_down)
+                 : call.timed_out          ? timeout_error(call)
                  : rep.certificate_failure ? error_code(errc::tls_verification_failed)
-                                           : transport_error(ec, call.deadline_bound);
+                                           : transport_error(ec);
+        if (call.timed_out && !call.cancel_requested && !c.shut_down)
+            rep.detail = "no connection within the attempt's time (" + rep.detail + ")";
         attempt_failed(call, {});
         return;
     }
@@ -613,7 +756,6 @@ inline void connection_opened(call_state& call, const boost::system::error_code&
 inline void send_request(call_state& call) {
     client_impl& c = *call.client;
     connection& conn = *call.conn;
-    beast::get_lowest_layer(conn.stream).expires_at(call.attempt_expiry);
     bump(c.counters.attempts);
     write_request(c, call, conn.out);
     asio::async_write(conn.stream, asio::buffer(conn.out), call_step{&call, &on_written});
@@ -622,7 +764,7 @@ inline void send_request(call_state& call) {
 inline void on_written(call_state& call, const boost::system::error_code& ec) {
     client_impl& c = *call.client;
     connection& conn = *call.conn;
-    if (ec || call.cancel_requested || c.shut_down) {
+    if (ec || call.cancel_requested || call.timed_out || c.shut_down) {
         exchange_failed(call, ec, false);
         return;
     }
@@ -637,6 +779,8 @@ inline void on_read(call_state& call, const boost::system::error_code& ec) {
         exchange_failed(call, ec, conn.parser->got_some());
         return;
     }
+    // A complete response counts even if the attempt's time ran out as it arrived.
+    attempt_ended(call);
     auto& res = conn.parser->get();
     call.status = res.result_int();
     if (auto it = res.find("Request-Id"); it != res.end()) call.request_id.assign(it->value());
@@ -658,9 +802,10 @@ inline void on_read(call_state& call, const boost::system::error_code& ec) {
 /// closed, its slot given back, and the failure judged.
 inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some) {
     client_impl& c = *call.client;
+    attempt_ended(call);
     attempt_report& rep = call.report;
     bool was_cancelled = call.cancel_requested;
-    rep.stale = rep.reused && !got_some && !was_cancelled && !c.shut_down && ec != beast::error::timeout;
+    rep.stale = rep.reused && !got_some && !was_cancelled && !c.shut_down && !call.timed_out;
     bool not_http = ec.category() == make_error_code(http::error::bad_version).category() &&
                     ec != http::error::partial_message && ec != http::error::end_of_stream &&
                     ec != http::error::body_limit && ec != http::error::header_limit;
@@ -668,13 +813,20 @@ inline void exchange_failed(call_state& call, const boost::system::error_code& e
         rep.ec = asio::error::operation_aborted;
     } else if (c.shut_down) {
         rep.ec = errc::client_shut_down;
+    } else if (call.timed_out) {
+        rep.ec = timeout_error(call);
     } else if (not_http) {
         rep.ec = errc::malformed_response;
     } else {
-        rep.ec = transport_error(ec, call.deadline_bound);
+        rep.ec = transport_error(ec);
     }
     rep.unusable = rep.ec == errc::malformed_response || rep.ec == errc::response_too_large;
-    rep.detail = ec ? "reading the response: " + ec.message() : rep.ec.message();
+    if (call.timed_out && !was_cancelled) {
+        rep.detail = got_some ? "the response did not complete within the attempt's time"
+                              : "no response within the attempt's time";
+    } else {
+        rep.detail = ec ? "reading the response: " + ec.message() : rep.ec.message();
+    }
     c.discard(call.conn);
     call.conn = nullptr;
     attempt_failed(call, {});
@@ -687,7 +839,6 @@ inline void give_back_connection(call_state& call) noexcept {
     client_impl& c = *call.client;
     connection* conn = std::exchange(call.conn, nullptr);
     if (call.conn_reusable) {
-        beast::get_lowest_layer(conn->stream).expires_never();
         c.release(conn);
     } else {
         c.discard(conn);
@@ -787,7 +938,7 @@ inline void cancel_call(call_state& call, asio::cancellation_type type) {
     } else if (call.conn) {
         // The exchange fails with operation_aborted and the connection is closed: a response
         // half read cannot be resumed anyway.
-        beast::get_lowest_layer(call.conn->stream).cancel();
+        call.conn->cancel_io();
     }
 }
 
@@ -814,6 +965,7 @@ STRIPE_ASIO_DECL void connect_cancellation(call_state& call, asio::cancellation_
 
 STRIPE_ASIO_DECL void finish_call(call_state& call, bool succeeded) noexcept {
     client_impl& c = *call.client;
+    attempt_ended(call);
     give_back_connection(call);
     call.finished = true;
     c.unlink(call);
@@ -847,7 +999,7 @@ inline void launch(call_state& call) {
         allocator_type get_allocator() const noexcept { return {}; }
         void operator()() const { begin_call(*call); }
     };
-    asio::dispatch(call.client->ex, begin{&call});
+    asio::dispatch(step_executor(*call.client), begin{&call});
 }
 
 STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(asio::any_io_executor ex, config cfg) {
