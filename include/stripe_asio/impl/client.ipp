@@ -119,8 +119,7 @@ class client_impl {
 public:
     client_impl(asio::any_io_executor user, config c, base_url_parts parts)
         : cfg(std::move(c)), url(std::move(parts)), user_ex(std::move(user)),
-          strand(cfg.thread_safe ? std::optional<strand_type>(asio::make_strand(user_ex)) : std::nullopt),
-          ex(strand ? asio::any_io_executor(*strand) : user_ex), watchdog(user_ex), tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
+          ex(make_client_executor()), watchdog(user_ex), tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
           limiter(cfg.max_requests_per_second, cfg.rate_limit_burst),
           jitter(std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)) {
         fixed_headers = make_fixed_headers(url.host_header, cfg.api_key, cfg.stripe_version, version);
@@ -138,10 +137,23 @@ public:
     base_url_parts url;
     bool host_is_ip = false;
     std::string fixed_headers;
-    using strand_type = asio::strand<asio::any_io_executor>;
     asio::any_io_executor user_ex; ///< sockets and timers live here
-    std::optional<strand_type> strand; ///< thread-safe clients: where every step of every call runs
-    asio::any_io_executor ex;          ///< the strand, or user_ex: the same place, type-erased
+    // Thread-safe clients: the strand where every step of every call runs. Over an io_context
+    // it is a strand of the concrete executor type: a strand over any_io_executor queries the
+    // type-erased executor on every hand-off, and Asio 1.81 allocates for such a query.
+    std::optional<asio::strand<asio::io_context::executor_type>> io_strand;
+    std::optional<asio::strand<asio::any_io_executor>> any_strand;
+    asio::any_io_executor ex; ///< the strand, or user_ex: the same place, type-erased
+
+    asio::any_io_executor make_client_executor() {
+        if (!cfg.thread_safe) return user_ex;
+        if (auto* io = user_ex.target<asio::io_context::executor_type>()) {
+            io_strand.emplace(*io);
+            return *io_strand;
+        }
+        any_strand.emplace(user_ex);
+        return *any_strand;
+    }
 
     // The attempt timeout: one timer for the client, set for the earliest expiry among the
     // attempts in progress, rather than one per read and write.
@@ -308,12 +320,16 @@ public:
 
 template <class Function>
 void step_executor::execute(Function&& f) const {
-    if (client_->strand) {
-        if (never_blocks_) asio::require(*client_->strand, asio::execution::blocking.never).execute(std::forward<Function>(f));
-        else client_->strand->execute(std::forward<Function>(f));
+    auto run_on = [&f, this](const auto& executor) {
+        if (never_blocks_) asio::require(executor, asio::execution::blocking.never).execute(std::forward<Function>(f));
+        else executor.execute(std::forward<Function>(f));
+    };
+    if (client_->io_strand) {
+        run_on(*client_->io_strand);
+    } else if (client_->any_strand) {
+        run_on(*client_->any_strand);
     } else {
-        if (never_blocks_) asio::require(client_->user_ex, asio::execution::blocking.never).execute(std::forward<Function>(f));
-        else client_->user_ex.execute(std::forward<Function>(f));
+        run_on(client_->user_ex);
     }
 }
 
