@@ -1,6 +1,8 @@
-// One client shared by the threads of a thread pool. Built and run under ThreadSanitizer too.
+// One client shared by the threads of a thread pool or of an io_context. Built and run under
+// ThreadSanitizer too.
 #include "integration/fixture.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
@@ -49,6 +51,66 @@ TEST_CASE("8 threads share one client: every call completes, on the pool, within
     CHECK(failed == 0);
     CHECK(server.max_connections_open() <= 8);
     CHECK(handler_threads.count(std::this_thread::get_id()) == 0);
+    client.reset();
+}
+
+TEST_CASE("an io_context run by 4 threads: calls, attempt timeouts and cancellations race safely") {
+    using namespace asio::experimental::awaitable_operators;
+    fake_stripe::options opts;
+    opts.record_requests = false;
+    fake_stripe server(opts);
+    // The first calls get no answer: their attempts time out while the others run.
+    server.script(std::vector<fault>(12, fault::with(fault::action::hang)));
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.max_connections = 8;
+    cfg.attempt_timeout = std::chrono::milliseconds(100);
+    cfg.retry.max_retries = 0;
+    cfg.retry.retry_stale_connection = false;
+    auto client = std::make_unique<stripe_asio::client>(ioc, cfg); // a strand over the io_context
+    constexpr int callers = 32, calls_each = 20;
+    std::atomic<int> ok{0}, timed_out{0}, cancelled{0}, unexpected{0};
+    for (int i = 0; i < callers; ++i) {
+        asio::co_spawn(
+            ioc,
+            [&, i]() -> asio::awaitable<void> {
+                for (int j = 0; j < calls_each; ++j) {
+                    stripe_asio::error_code ec;
+                    if ((i + j) % 4 == 0) {
+                        // Raced against a short timer: the cancellation comes from whichever
+                        // thread ran the timer, and crosses to the client's strand.
+                        asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::microseconds(300));
+                        auto r = co_await (client->create_login_link("acct_1032D82eZvKYlo2C",
+                                                                     asio::as_tuple(asio::use_awaitable)) ||
+                                           timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+                        if (r.index() == 1) {
+                            ++cancelled;
+                            continue;
+                        }
+                        ec = std::get<0>(std::get<0>(r));
+                    } else {
+                        auto [e, diag, link] = co_await client->create_login_link("acct_1032D82eZvKYlo2C",
+                                                                                   asio::as_tuple(asio::use_awaitable));
+                        ec = e;
+                    }
+                    if (!ec) ++ok;
+                    else if (ec == stripe_asio::errc::attempt_timeout) ++timed_out;
+                    else ++unexpected;
+                }
+            },
+            asio::detached);
+    }
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) threads.emplace_back([&ioc] { ioc.run(); });
+    for (auto& t : threads) t.join();
+    CHECK(ok + timed_out + cancelled + unexpected == callers * calls_each);
+    CHECK(unexpected == 0);
+    CHECK(ok > 0);
+    CHECK(timed_out > 0);
+    auto s = client->stats();
+    CHECK(s.calls_in_flight == 0);
+    CHECK(s.waiters == 0);
+    CHECK(server.max_connections_open() <= 8);
     client.reset();
 }
 
