@@ -37,6 +37,12 @@ struct config {
     /// A connection idle this long is closed instead of reused (checked whenever the pool is
     /// used), so requests don't meet the server's own keep-alive close. 0: keep them.
     std::chrono::milliseconds idle_timeout{30'000};
+    /// Connections kept open even when no call needs them: opened when the client is made, and
+    /// opened again after idle_timeout or a close by the server, so a burst after a lull finds
+    /// them ready. 0 (default): connections open only on demand. With min_idle > 0 the client
+    /// checks its idle connections every min(idle_timeout / 2, 1 s), which keeps the executor's
+    /// run() busy until the client is destroyed. At most max_connections.
+    std::size_t min_idle = 0;
     /// Client-side rate limit, in requests per second (every attempt counts); 0: none. Stripe
     /// allows 100/s in live mode and 25/s in test mode; a burst waits here instead of meeting 429s.
     double max_requests_per_second = 0;

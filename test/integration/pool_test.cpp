@@ -1,4 +1,5 @@
-// The pool at scale: limits, idle eviction, dead idle connections, TLS resumption, rate limit.
+// The pool at scale: limits, idle eviction, dead idle connections, TLS resumption, min_idle,
+// rate limit.
 #include "integration/fixture.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -16,6 +17,22 @@ void wait_for(asio::io_context& ioc, std::chrono::milliseconds d) {
     t.async_wait([](auto) {});
     ioc.restart();
     ioc.run();
+}
+
+/// Runs `ioc` until `done()` or `limit` (a client with min_idle never runs out of work).
+template <class Done>
+bool run_until(asio::io_context& ioc, Done done, std::chrono::milliseconds limit) {
+    auto give_up = std::chrono::steady_clock::now() + limit;
+    ioc.restart();
+    while (!done() && std::chrono::steady_clock::now() < give_up) ioc.run_one_for(10ms);
+    return done();
+}
+
+/// True when `ioc` has nothing left to run: nothing of the client keeps it busy.
+bool runs_dry(asio::io_context& ioc) {
+    ioc.restart();
+    ioc.run_for(2s);
+    return ioc.stopped();
 }
 
 } // namespace
@@ -82,6 +99,55 @@ TEST_CASE("an idle connection the server closed is noticed before reuse, and the
     CHECK(stats.connections_opened == 2);
     CHECK(stats.tls_full_handshakes == 1);
     CHECK(stats.tls_resumed_handshakes == 1);
+}
+
+TEST_CASE("min_idle opens connections before any call, the calls use them, and shutdown stops the upkeep") {
+    fake_stripe server;
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.min_idle = 3;
+    auto client = std::make_unique<stripe_asio::client>(ioc, cfg);
+    REQUIRE(run_until(ioc, [&] { return client->stats().idle_connections == 3; }, 5000ms));
+    CHECK(server.connections_accepted() == 3);
+    CHECK(client->stats().calls_started == 0);
+
+    bool done = false;
+    stripe_asio::error_code result = stripe_asio::errc::connection_error;
+    client->create_login_link("acct_1032D82eZvKYlo2C", [&](auto ec, auto, auto) {
+        result = ec;
+        done = true;
+    });
+    REQUIRE(run_until(ioc, [&] { return done; }, 5000ms));
+    CHECK_FALSE(result);
+    auto s = client->stats();
+    CHECK(s.connections_opened == 3);
+    CHECK(s.connection_reuses == 1);
+    CHECK(s.tls_full_handshakes + s.tls_resumed_handshakes == 3);
+    CHECK(server.connections_accepted() == 3);
+    client.reset();
+    CHECK(runs_dry(ioc));
+}
+
+TEST_CASE("min_idle replaces warm connections the server closed, and those past idle_timeout") {
+    fake_stripe server;
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.min_idle = 2;
+    cfg.idle_timeout = 400ms; // checked every 200 ms
+    auto client = std::make_unique<stripe_asio::client>(ioc, cfg);
+    REQUIRE(run_until(ioc, [&] { return client->stats().idle_connections == 2; }, 5000ms));
+
+    server.close_idle_connections();
+    REQUIRE(run_until(ioc, [&] { return server.connections_accepted() == 4; }, 5000ms));
+    REQUIRE(run_until(ioc, [&] { return client->stats().idle_connections == 2; }, 5000ms));
+    CHECK(client->stats().stale_detected_before_use == 2);
+
+    // Left idle past idle_timeout, they are closed and opened again.
+    REQUIRE(run_until(ioc, [&] { return client->stats().idle_evictions >= 2; }, 5000ms));
+    REQUIRE(run_until(ioc, [&] { return client->stats().idle_connections == 2; }, 5000ms));
+    CHECK(client->stats().open_connections == 2);
+    client.reset();
+    CHECK(runs_dry(ioc));
 }
 
 TEST_CASE("the rate limiter spaces requests out, and gives up at the deadline") {

@@ -110,7 +110,10 @@ TEST_CASE("an io_context run by 4 threads: calls, attempt timeouts and cancellat
     auto s = client->stats();
     CHECK(s.calls_in_flight == 0);
     CHECK(s.waiters == 0);
-    CHECK(server.max_connections_open() <= 8);
+    CHECK(s.open_connections <= 8);
+    // The server learns of a close a moment after the client's slot is reused, so its own peak
+    // may pass 8 by as many connections as the client closed, never by more.
+    CHECK(server.max_connections_open() <= 8 + s.connections_closed);
     client.reset();
 }
 

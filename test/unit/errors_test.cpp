@@ -295,6 +295,14 @@ TEST_CASE("config::validate: other bad fields are invalid_config") {
     }
     {
         config cfg = valid_config();
+        cfg.max_connections = 4;
+        cfg.min_idle = 5;
+        check_invalid(cfg, errc::invalid_config, "min_idle");
+        cfg.min_idle = 4;
+        CHECK_NOTHROW(cfg.validate());
+    }
+    {
+        config cfg = valid_config();
         cfg.attempt_timeout = 0ms;
         check_invalid(cfg, errc::invalid_config, "attempt_timeout");
     }

@@ -337,4 +337,33 @@ TEST_CASE("pool: waiting() counts enqueues, removals and grants") {
     CHECK(p.slots_used() == 0);
 }
 
+TEST_CASE("pool: a spare slot (min_idle) is taken only while one is free and nobody waits") {
+    pool p(2, 10);
+    CHECK(p.take_spare_slot());
+    CHECK(p.slots_used() == 1);
+    conn warm{7};
+    CHECK(p.release(&warm) == nullptr); // opened ahead of demand: it goes idle
+    CHECK(p.idle().size() == 1);
+    CHECK(p.take_spare_slot());          // the second slot
+    CHECK_FALSE(p.take_spare_slot());    // full
+    CHECK(p.slots_used() == 2);
+    auto r = p.acquire();                // a caller gets the warm one
+    CHECK(r.kind == kind::reuse);
+    CHECK(r.connection == &warm);
+}
+
+TEST_CASE("pool: no spare slot while callers wait, and a spare that fails hands its slot on") {
+    pool p(2, 10);
+    CHECK(p.take_spare_slot());
+    open_one(p);
+    waiter w;
+    wait_for_one(p, w);
+    CHECK_FALSE(p.take_spare_slot());
+    // The spare connection could not be opened: its slot goes to the waiter, to open its own.
+    CHECK(p.release(nullptr) == &w);
+    CHECK(w.granted);
+    CHECK(w.connection == nullptr);
+    CHECK(p.slots_used() == 2);
+}
+
 } // TEST_SUITE

@@ -18,6 +18,7 @@
 #include <string>
 
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <cerrno>
 
@@ -87,15 +88,24 @@ struct connection {
         stream.next_layer().cancel(ignored);
     }
 
-    /// True when the socket shows the peer is gone (EOF, an alert or a reset waiting) without
-    /// blocking: a keep-alive connection closed by the server while it sat idle.
+    /// True when the socket shows the peer is gone (its FIN or a reset arrived) without
+    /// blocking: a keep-alive connection closed by the server while it sat idle. Bytes waiting
+    /// alone do not count: a connection that has not read yet holds the server's TLS 1.3 session
+    /// tickets.
     bool peer_has_closed() noexcept {
         auto& socket = stream.next_layer();
         if (!socket.is_open()) return true;
+#ifdef POLLRDHUP
+        pollfd p{socket.native_handle(), POLLIN | POLLRDHUP, 0};
+        int n = ::poll(&p, 1, 0);
+        if (n < 0) return errno != EINTR;
+        return n > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+#else
         char byte;
         ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0) return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
         return true; // 0: EOF; > 0: nothing is owed to us between responses, so a close is coming
+#endif
     }
 };
 

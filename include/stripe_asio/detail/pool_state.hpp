@@ -60,6 +60,14 @@ public:
         return {acquire_kind::wait};
     }
 
+    /// Takes a free slot to open a connection in ahead of demand (min_idle); false when none is
+    /// free or callers wait (a free slot would go to them).
+    bool take_spare_slot() noexcept {
+        if (slots_used_ >= max_connections_ || head_) return false;
+        ++slots_used_;
+        return true;
+    }
+
     void enqueue(waiter& w) noexcept {
         w.prev = tail_;
         w.next = nullptr;

@@ -31,8 +31,10 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -119,7 +121,7 @@ class client_impl {
 public:
     client_impl(asio::any_io_executor user, config c, base_url_parts parts)
         : cfg(std::move(c)), url(std::move(parts)), user_ex(std::move(user)),
-          ex(make_client_executor()), watchdog(user_ex), tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
+          ex(make_client_executor()), watchdog(user_ex), upkeep(user_ex), tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
           limiter(cfg.max_requests_per_second, cfg.rate_limit_burst),
           jitter(std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)) {
         fixed_headers = make_fixed_headers(url.host_header, cfg.api_key, cfg.stripe_version, version);
@@ -161,6 +163,7 @@ public:
     call_state* attempts_head = nullptr; ///< calls with an attempt in progress
     clock_type::time_point watchdog_at = clock_type::time_point::max(); ///< max: not waiting
     std::uint64_t watchdog_generation = 0; ///< tells a current wait from one superseded
+    asio::steady_timer upkeep; ///< min_idle > 0 only: the periodic check of idle connections
     ssl::context tls;
     pool_type pool;
     token_bucket limiter;
@@ -315,6 +318,18 @@ public:
         ++watchdog_generation;
         watchdog_at = clock_type::time_point::max();
         watchdog.cancel();
+        upkeep.cancel();
+    }
+
+    /// Closes the idle connections whose socket shows the server closed them.
+    void evict_closed_idle() {
+        for (connection* idle : std::vector<connection*>(pool.idle())) {
+            if (!idle->peer_has_closed()) continue;
+            if (auto* w = pool.evict_idle(idle)) wake(w);
+            close_connection(idle);
+            bump(counters.idle, -1);
+            bump(counters.stale_detected);
+        }
     }
 };
 
@@ -420,6 +435,65 @@ inline awaitable<boost::system::error_code> open_connection(client_impl& c, conn
     }
     bump(SSL_session_reused(ssl) ? c.counters.tls_resumed : c.counters.tls_full);
     co_return boost::system::error_code{};
+}
+
+// min_idle: connections opened ahead of demand, and a periodic upkeep that closes the idle ones
+// which expired or which the server closed, then opens new ones up to min_idle again.
+
+/// Opens one spare connection in a slot already taken for it; it goes idle (or to a waiter).
+inline awaitable<void> open_spare(std::shared_ptr<client_impl> self, connection& conn) {
+    using namespace asio::experimental::awaitable_operators;
+    client_impl& c = *self;
+    std::string detail;
+    asio::steady_timer limit(c.user_ex, c.cfg.attempt_timeout);
+    auto first = co_await (open_connection(c, conn, detail) || limit.async_wait(use_tuple));
+    boost::system::error_code ec = first.index() == 0 ? std::get<0>(first) : asio::error::timed_out;
+    if (ec || c.shut_down) {
+        c.destroy(&conn);
+        c.release(nullptr);
+        bump(c.counters.connect_failures);
+        co_return; // the next upkeep tries again
+    }
+    bump(c.counters.connections_opened);
+    bump(c.counters.open);
+    conn.idle_since = clock_type::now();
+    c.release(&conn);
+}
+
+inline void keep_warm(const std::shared_ptr<client_impl>& self) {
+    client_impl& c = *self;
+    // `connections` counts those being opened too, by calls and by earlier upkeeps.
+    while (!c.shut_down && c.connections.size() < c.cfg.min_idle && c.pool.take_spare_slot())
+        asio::co_spawn(c.ex, open_spare(self, c.add_connection()), asio::detached);
+}
+
+inline void on_upkeep(const std::shared_ptr<client_impl>& self, const boost::system::error_code& ec);
+
+struct upkeep_step {
+    std::shared_ptr<client_impl> client;
+
+    using allocator_type = cached_allocator<void>;
+    allocator_type get_allocator() const noexcept { return {}; }
+    using executor_type = step_executor;
+    executor_type get_executor() const noexcept { return step_executor(*client); }
+    void operator()(const boost::system::error_code& ec) const { on_upkeep(client, ec); }
+};
+
+inline void schedule_upkeep(const std::shared_ptr<client_impl>& self) {
+    using std::chrono::milliseconds;
+    auto half = self->cfg.idle_timeout / 2;
+    auto period = self->cfg.idle_timeout.count() > 0 ? std::clamp<milliseconds>(half, milliseconds(50), milliseconds(1000))
+                                                     : milliseconds(1000);
+    self->upkeep.expires_after(period);
+    self->upkeep.async_wait(upkeep_step{self});
+}
+
+inline void on_upkeep(const std::shared_ptr<client_impl>& self, const boost::system::error_code& ec) {
+    if (ec || self->shut_down) return;
+    self->evict_expired_idle();
+    self->evict_closed_idle();
+    keep_warm(self);
+    schedule_upkeep(self);
 }
 
 /// Writes this call's request into the connection's reusable buffer.
@@ -1022,7 +1096,14 @@ STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(asio::any_io_exec
     cfg.validate();
     std::string why;
     auto parts = parse_base_url(cfg.base_url, why);
-    return std::make_shared<client_impl>(std::move(ex), std::move(cfg), std::move(*parts));
+    auto impl = std::make_shared<client_impl>(std::move(ex), std::move(cfg), std::move(*parts));
+    if (impl->cfg.min_idle > 0) {
+        asio::dispatch(impl->ex, [impl] {
+            keep_warm(impl);
+            schedule_upkeep(impl);
+        });
+    }
+    return impl;
 }
 
 STRIPE_ASIO_DECL void shutdown_client(const std::shared_ptr<client_impl>& impl) {

@@ -35,6 +35,7 @@ STRIPE_ASIO_DECL void config::validate() const {
     if (call_timeout.count() < 0) fail(errc::invalid_config, "config.call_timeout must not be negative");
     if (max_connections == 0) fail(errc::invalid_config, "config.max_connections must be at least 1");
     if (idle_timeout.count() < 0) fail(errc::invalid_config, "config.idle_timeout must not be negative");
+    if (min_idle > max_connections) fail(errc::invalid_config, "config.min_idle must not exceed max_connections");
     if (!(max_requests_per_second >= 0) || !(rate_limit_burst >= 0))
         fail(errc::invalid_config, "config rate limit fields must not be negative");
     if (max_response_bytes == 0) fail(errc::invalid_config, "config.max_response_bytes must be at least 1");
