@@ -260,4 +260,64 @@ TEST_CASE("destroying the client completes calls in flight with client_shut_down
     CHECK(shut_down >= 1);
 }
 
+TEST_CASE("an execution context destroyed with calls in flight frees them all, handlers never run") {
+    fake_stripe server;
+    server.script(std::vector<fault>(10, fault::with(fault::action::hang)));
+    auto token = std::make_shared<int>(0); // every handler holds a copy
+    bool handler_ran = false;
+    {
+        asio::io_context ioc;
+        auto cfg = config_for(server);
+        cfg.max_connections = 2;
+        auto client = std::make_unique<stripe_asio::client>(ioc, cfg);
+        // Two calls in a hung exchange, eight waiting for a connection.
+        for (int i = 0; i < 10; ++i)
+            client->create_login_link("acct_1032D82eZvKYlo2C",
+                                      [token, &handler_ran](auto, auto, auto) { handler_ran = true; });
+        auto give_up = std::chrono::steady_clock::now() + 10s;
+        while (server.request_count() < 2 && std::chrono::steady_clock::now() < give_up) ioc.run_one_for(10ms);
+        REQUIRE(server.request_count() == 2);
+        CHECK(token.use_count() == 11);
+        client.reset(); // its shutdown is posted, and never runs
+    }
+    CHECK_FALSE(handler_ran);
+    CHECK(token.use_count() == 1);
+}
+
+TEST_CASE("calls started on an execution context that never runs are freed with it") {
+    fake_stripe server;
+    auto token = std::make_shared<int>(0);
+    {
+        asio::io_context ioc;
+        stripe_asio::client client(ioc, config_for(server));
+        for (int i = 0; i < 3; ++i) client.create_login_link("acct_1032D82eZvKYlo2C", [token](auto, auto, auto) {});
+        CHECK(token.use_count() == 4);
+    }
+    CHECK(token.use_count() == 1);
+}
+
+TEST_CASE("a cancellation before the call's first step sends nothing, even with an idle connection") {
+    for (bool thread_safe : {false, true}) {
+        INFO("thread_safe: ", thread_safe);
+        fake_stripe server;
+        asio::io_context ioc;
+        auto cfg = config_for(server);
+        cfg.thread_safe = thread_safe;
+        stripe_asio::client client(ioc, cfg);
+        REQUIRE(!std::get<0>(make_link(ioc, client))); // leaves an idle connection
+        REQUIRE(server.request_count() == 1);
+        // The context is not running: the first step is queued, and the cancellation comes first.
+        asio::cancellation_signal signal;
+        std::optional<stripe_asio::error_code> result;
+        client.create_login_link("acct_1032D82eZvKYlo2C",
+                                 asio::bind_cancellation_slot(signal.slot(), [&](auto ec, auto, auto) { result = ec; }));
+        signal.emit(asio::cancellation_type::terminal);
+        ioc.restart();
+        ioc.run();
+        REQUIRE(result);
+        CHECK(*result == asio::error::operation_aborted);
+        CHECK(server.request_count() == 1);
+    }
+}
+
 } // TEST_SUITE

@@ -78,6 +78,16 @@ public:
 
     void fail(error_code ec, diagnostics diag) override { complete(ec, std::move(diag), Result{}); }
 
+    void drop() noexcept override {
+        auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+        if (!relay && slot.is_connected()) slot.clear(); // it points at this call
+        Handler handler(std::move(handler_));
+        auto work = std::move(work_);
+        allocator_type alloc(make_allocator(handler));
+        this->~call_op();
+        std::allocator_traits<allocator_type>::deallocate(alloc, this, 1);
+    }
+
 private:
     call_op(Handler handler, std::shared_ptr<client_impl> c, result_parser<Result> parse)
         : call_state(c, user_executor(*c)),

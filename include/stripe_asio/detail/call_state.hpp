@@ -54,6 +54,8 @@ public:
     virtual void deliver(std::string_view body) = 0;
     /// The typed half: complete the call with an error (the call has already been finished).
     virtual void fail(error_code ec, diagnostics diag) = 0;
+    /// The typed half: free the call without completing it (its execution context is gone).
+    virtual void drop() noexcept = 0;
 
     std::shared_ptr<client_impl> client;
 
@@ -83,6 +85,7 @@ public:
     bool in_attempt = false;         ///< in the client's list of attempts the timeout watches
     bool timed_out = false;          ///< this attempt's time ran out
     bool finished = false;
+    bool listed = false;             ///< in the client's list of live calls
     boost::asio::steady_timer timer; ///< the rate limiter, the pool queue and backoff wait on it
     boost::asio::cancellation_signal io_signal; ///< cancels the opening of a connection
     std::shared_ptr<cancel_relay> relay;       ///< thread-safe clients: the caller's slot reaches us here

@@ -50,6 +50,7 @@ struct connection {
     arena header_arena; ///< the header map's memory, declared before the parser that uses it
     std::optional<response_parser> parser;
     clock_type::time_point idle_since{};
+    bool has_read_response = false;
 
     /// A parser for the next response: its header map in this connection's arena, its body in
     /// `body`'s storage.
@@ -83,15 +84,22 @@ struct connection {
     }
 
     /// Ends the pending reads and writes with operation_aborted (cancellation, attempt timeout).
+    /// The connection is discarded afterwards. Shutting the socket down too matters: cancel()
+    /// alone misses a read the TLS layer is about to start from a completion already queued,
+    /// which would then wait for the peer for ever; after shutdown every read and write fails
+    /// at once.
     void cancel_io() noexcept {
         boost::system::error_code ignored;
-        stream.next_layer().cancel(ignored);
+        auto& socket = stream.next_layer();
+        socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+        socket.cancel(ignored);
     }
 
-    /// True when the socket shows the peer is gone (its FIN or a reset arrived) without
-    /// blocking: a keep-alive connection closed by the server while it sat idle. Bytes waiting
-    /// alone do not count: a connection that has not read yet holds the server's TLS 1.3 session
-    /// tickets.
+    /// True when the socket shows the peer is gone, without blocking: a keep-alive connection
+    /// closed by the server while it sat idle (its FIN or a reset arrived), or bytes waiting
+    /// between responses on a connection that has read a response (nothing is owed to us then:
+    /// an alert, or an error page before a close). On a connection that has not read yet, bytes
+    /// waiting are the server's TLS 1.3 session tickets, not a close.
     bool peer_has_closed() noexcept {
         auto& socket = stream.next_layer();
         if (!socket.is_open()) return true;
@@ -99,12 +107,14 @@ struct connection {
         pollfd p{socket.native_handle(), POLLIN | POLLRDHUP, 0};
         int n = ::poll(&p, 1, 0);
         if (n < 0) return errno != EINTR;
-        return n > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+        if (n == 0) return false;
+        if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
+        return has_read_response;
 #else
         char byte;
         ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0) return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
-        return true; // 0: EOF; > 0: nothing is owed to us between responses, so a close is coming
+        return n == 0 || has_read_response; // 0: EOF; > 0: see above
 #endif
     }
 };

@@ -233,6 +233,7 @@ public:
     }
 
     void link(call_state& c) noexcept {
+        c.listed = true;
         c.next_call = calls;
         if (calls) calls->prev_call = &c;
         calls = &c;
@@ -241,6 +242,7 @@ public:
         (c.prev_call ? c.prev_call->next_call : calls) = c.next_call;
         if (c.next_call) c.next_call->prev_call = c.prev_call;
         c.prev_call = c.next_call = nullptr;
+        c.listed = false;
     }
 
     connection& add_connection() {
@@ -255,12 +257,14 @@ public:
     }
 
     /// Gives a slot back: `reusable` when the connection may serve again, else null (closed).
-    void release(connection* reusable) noexcept {
+    /// `used`: false for a connection given back without a request on it, which keeps its
+    /// idle time (it must not look fresh to the idle timeout).
+    void release(connection* reusable, bool used = true) noexcept {
         if (reusable && shut_down) {
             close_connection(reusable);
             reusable = nullptr;
         }
-        if (reusable) reusable->idle_since = clock_type::now();
+        if (reusable && used) reusable->idle_since = clock_type::now();
         if (auto* w = pool.release(reusable)) {
             wake(w);
         } else if (reusable) {
@@ -526,13 +530,32 @@ inline void connection_opened(call_state& call, const boost::system::error_code&
 inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some);
 inline void attempt_failed(call_state& call, std::string_view body);
 inline void attempt_ended(call_state& call) noexcept;
+inline void abandon_call(call_state& call) noexcept;
+
+/// Owns the call while one of its operations is pending. An operation destroyed without being
+/// run (its execution context was destroyed first) takes the call with it, as Asio does with
+/// its own operations, instead of leaking it.
+class call_ref {
+public:
+    explicit call_ref(call_state& c) noexcept : call_(&c) {}
+    call_ref(call_ref&& other) noexcept : call_(std::exchange(other.call_, nullptr)) {}
+    call_ref& operator=(call_ref&&) = delete;
+    ~call_ref() {
+        if (call_) abandon_call(*call_);
+    }
+    call_state* operator->() const noexcept { return call_; }
+    call_state& release() noexcept { return *std::exchange(call_, nullptr); }
+
+private:
+    call_state* call_;
+};
 
 /// The completion handler of every wait and I/O of a call: it carries the call to its next
 /// step, on the client's executor; its memory comes from the block cache. It has no
 /// cancellation slot: cancel_call() cancels the timer or the socket itself, which spares every
 /// operation the cost of installing a cancellation handler.
 struct call_step {
-    call_state* call;
+    call_ref call;
     void (*next)(call_state&, const boost::system::error_code&);
 
     using allocator_type = cached_allocator<void>;
@@ -540,9 +563,10 @@ struct call_step {
     using executor_type = step_executor;
     executor_type get_executor() const noexcept { return step_executor(*call->client); }
 
-    void operator()(const boost::system::error_code& ec, std::size_t = 0) const {
-        call->suspended = true;
-        next(*call, ec);
+    void operator()(const boost::system::error_code& ec, std::size_t = 0) {
+        call_state& c = call.release();
+        c.suspended = true;
+        next(c, ec);
     }
 };
 
@@ -550,7 +574,7 @@ struct call_step {
 inline void wait_until(call_state& call, clock_type::time_point when,
                        void (*next)(call_state&, const boost::system::error_code&)) {
     call.timer.expires_at(when);
-    call.timer.async_wait(call_step{&call, next});
+    call.timer.async_wait(call_step{call_ref(call), next});
 }
 
 // The attempt timeout. Every attempt in progress (connecting, writing, reading) is in the
@@ -677,12 +701,34 @@ inline error_code prepare_call(client_impl& c, call_state& call, std::string& wh
     return {};
 }
 
-/// The first step, on the client's executor.
+/// Terminal and partial cancellation both end a call; total alone is not supported (a POST on
+/// the wire cannot be undone).
+inline bool ends_call(asio::cancellation_type type) noexcept {
+    return (type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) !=
+           asio::cancellation_type::none;
+}
+
+/// Where a thread-safe client's caller slot sends cancellation: to the client's strand, and on
+/// to the call if it is still running. Shared by the slot's handler and the call.
+struct cancel_relay {
+    cancel_relay(call_state* c, asio::any_io_executor s) : call(c), strand(std::move(s)) {}
+    call_state* call; ///< null once the call finished; read and written on the strand only
+    asio::any_io_executor strand;
+    std::atomic<bool> requested{false}; ///< set by the caller's thread
+};
+
+/// The first step, on the client's executor. A cancellation that came before it ends the call
+/// here, before anything is sent.
 inline void begin_call(call_state& call) {
     client_impl& c = *call.client;
     bump(c.counters.calls_started);
     bump(c.counters.in_flight);
     c.link(call);
+    if (call.relay && call.relay->requested.load(std::memory_order_relaxed)) call.cancel_requested = true;
+    if (call.cancel_requested) {
+        fail_call(call, asio::error::operation_aborted, "cancelled before it started");
+        return;
+    }
     std::string why;
     if (error_code ec = prepare_call(c, call, why)) {
         fail_call(call, ec, std::move(why));
@@ -757,7 +803,7 @@ inline void on_queue_waited(call_state& call, const boost::system::error_code&) 
     bool stop = call.cancel_requested || c.shut_down;
     if (!call.granted || stop) {
         if (call.granted) {
-            c.release(call.connection); // pass it on to the next waiter
+            c.release(call.connection, false); // pass it on to the next waiter, unused
         } else {
             c.pool.remove(call);
             bump(c.counters.waiters, -1);
@@ -787,7 +833,7 @@ inline void start_attempt(call_state& call, connection* conn) {
     // rather than send a request that can only time out.
     auto now = clock_type::now();
     if (now >= call.deadline) {
-        c.release(conn);
+        c.release(conn, false);
         fail_call(call, errc::deadline_exceeded, {});
         return;
     }
@@ -806,14 +852,16 @@ inline void start_attempt(call_state& call, connection* conn) {
     call.conn = &c.add_connection();
     call.connecting = true;
     struct on_opened {
-        call_state* call;
-        void operator()(std::exception_ptr e, boost::system::error_code ec) const {
+        call_ref call;
+        void operator()(std::exception_ptr e, boost::system::error_code ec) {
+            call_state& opened_for = call.release();
             if (e) std::rethrow_exception(e); // open_connection throws nothing but bad_alloc
-            connection_opened(*call, ec);
+            connection_opened(opened_for, ec);
         }
     };
-    asio::co_spawn(c.ex, open_connection(c, *call.conn, call.report.detail),
-                   asio::bind_cancellation_slot(call.io_signal.slot(), asio::bind_executor(c.ex, on_opened{&call})));
+    asio::co_spawn(
+        c.ex, open_connection(c, *call.conn, call.report.detail),
+        asio::bind_cancellation_slot(call.io_signal.slot(), asio::bind_executor(c.ex, on_opened{call_ref(call)})));
 }
 
 inline void connection_opened(call_state& call, const boost::system::error_code& ec) {
@@ -848,7 +896,7 @@ inline void send_request(call_state& call) {
     connection& conn = *call.conn;
     bump(c.counters.attempts);
     write_request(c, call, conn.out);
-    asio::async_write(conn.stream, asio::buffer(conn.out), call_step{&call, &on_written});
+    asio::async_write(conn.stream, asio::buffer(conn.out), call_step{call_ref(call), &on_written});
 }
 
 inline void on_written(call_state& call, const boost::system::error_code& ec) {
@@ -859,7 +907,7 @@ inline void on_written(call_state& call, const boost::system::error_code& ec) {
         return;
     }
     auto& parser = conn.start_response(max_response_header_bytes, c.cfg.max_response_bytes);
-    http::async_read(conn.stream, conn.buffer, parser, call_step{&call, &on_read});
+    http::async_read(conn.stream, conn.buffer, parser, call_step{call_ref(call), &on_read});
 }
 
 inline void on_read(call_state& call, const boost::system::error_code& ec) {
@@ -880,6 +928,7 @@ inline void on_read(call_state& call, const boost::system::error_code& ec) {
     }
     if (auto it = res.find("Idempotent-Replayed"); it != res.end()) call.replayed = beast::iequals(it->value(), "true");
     call.conn_reusable = res.keep_alive() && conn.buffer.size() == 0;
+    conn.has_read_response = true;
     std::string_view body = conn.finish_response();
     if (call.status >= 200 && call.status < 300) {
         call.deliver(body); // the typed half parses, finishes (giving the connection back) and completes
@@ -1008,19 +1057,8 @@ inline void on_backoff_waited(call_state& call, const boost::system::error_code&
     next_attempt(call);
 }
 
-/// Where a thread-safe client's caller slot sends cancellation: to the client's strand, and on
-/// to the call if it is still running. Shared by the slot's handler and the call.
-struct cancel_relay {
-    call_state* call; ///< null once the call finished; read and written on the strand only
-    asio::any_io_executor strand;
-};
-
 inline void cancel_call(call_state& call, asio::cancellation_type type) {
-    // Terminal and partial both end the call; total alone is not supported (a POST on the wire
-    // cannot be undone).
-    if (call.finished || (type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
-                             asio::cancellation_type::none)
-        return;
+    if (call.finished || !ends_call(type)) return;
     call.cancel_requested = true;
     call.timer.cancel(); // a wait in the queue, for the rate limiter or for backoff
     if (call.connecting) {
@@ -1041,10 +1079,12 @@ STRIPE_ASIO_DECL void connect_cancellation(call_state& call, asio::cancellation_
         slot.template emplace<direct>(direct{&call});
         return;
     }
-    call.relay = std::make_shared<cancel_relay>(cancel_relay{&call, call.client->ex});
+    call.relay = std::make_shared<cancel_relay>(&call, call.client->ex);
     struct relayed {
         std::shared_ptr<cancel_relay> relay;
         void operator()(asio::cancellation_type type) const {
+            // Seen at once by a call whose first step is still queued on the strand.
+            if (ends_call(type)) relay->requested.store(true, std::memory_order_relaxed);
             asio::dispatch(relay->strand, [relay = relay, type] {
                 if (relay->call) cancel_call(*relay->call, type);
             });
@@ -1062,6 +1102,27 @@ STRIPE_ASIO_DECL void finish_call(call_state& call, bool succeeded) noexcept {
     if (call.relay) call.relay->call = nullptr;
     bump(c.counters.in_flight, -1);
     bump(succeeded ? c.counters.calls_succeeded : c.counters.calls_failed);
+}
+
+/// A pending operation of the call was destroyed without running: its execution context is
+/// going away. Nothing can complete the call; it leaves the client's lists and is freed, its
+/// handler destroyed without being invoked. Its connection, if it held one, stays with the
+/// client, which is closing too. No timer or socket is touched: their services are shutting down.
+inline void abandon_call(call_state& call) noexcept {
+    client_impl& c = *call.client;
+    if (call.in_attempt) {
+        call.in_attempt = false;
+        (call.attempt_prev ? call.attempt_prev->attempt_next : c.attempts_head) = call.attempt_next;
+        if (call.attempt_next) call.attempt_next->attempt_prev = call.attempt_prev;
+    }
+    c.pool.remove(call);
+    if (call.listed) {
+        c.unlink(call);
+        bump(c.counters.in_flight, -1);
+    }
+    if (call.relay) call.relay->call = nullptr;
+    call.finished = true;
+    call.drop();
 }
 
 STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why) {
@@ -1084,12 +1145,12 @@ STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why
 /// Hands the call to the client's executor (it runs at once when already there).
 inline void launch(call_state& call) {
     struct begin {
-        call_state* call;
+        call_ref call;
         using allocator_type = cached_allocator<void>;
         allocator_type get_allocator() const noexcept { return {}; }
-        void operator()() const { begin_call(*call); }
+        void operator()() { begin_call(call.release()); }
     };
-    asio::dispatch(step_executor(*call.client), begin{&call});
+    asio::dispatch(step_executor(*call.client), begin{call_ref(call)});
 }
 
 STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(asio::any_io_executor ex, config cfg) {
