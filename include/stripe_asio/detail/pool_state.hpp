@@ -16,7 +16,7 @@ namespace stripe_asio::detail {
 template <class Connection>
 class pool_state {
 public:
-    /// Lives in the waiting caller's frame; linked into the queue while it waits.
+    /// Part of the waiting call itself; linked into the queue while it waits.
     struct waiter {
         waiter* prev = nullptr;
         waiter* next = nullptr;
