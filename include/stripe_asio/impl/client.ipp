@@ -615,13 +615,18 @@ inline void attempt_started(call_state& call) {
     if (call.attempt_expiry < c.watchdog_at) arm_watchdog(call.client, call.attempt_expiry);
 }
 
-inline void attempt_ended(call_state& call) noexcept {
-    if (!call.in_attempt) return;
-    client_impl& c = *call.client;
+/// Takes the call out of the list of attempts in progress; the watchdog is left as it is.
+inline void leave_attempts(client_impl& c, call_state& call) noexcept {
     call.in_attempt = false;
     (call.attempt_prev ? call.attempt_prev->attempt_next : c.attempts_head) = call.attempt_next;
     if (call.attempt_next) call.attempt_next->attempt_prev = call.attempt_prev;
     call.attempt_prev = call.attempt_next = nullptr;
+}
+
+inline void attempt_ended(call_state& call) noexcept {
+    if (!call.in_attempt) return;
+    client_impl& c = *call.client;
+    leave_attempts(c, call);
     if (!c.attempts_head && c.watchdog_at != clock_type::time_point::max()) {
         c.watchdog_at = clock_type::time_point::max();
         ++c.watchdog_generation;
@@ -1110,11 +1115,7 @@ STRIPE_ASIO_DECL void finish_call(call_state& call, bool succeeded) noexcept {
 /// client, which is closing too. No timer or socket is touched: their services are shutting down.
 inline void abandon_call(call_state& call) noexcept {
     client_impl& c = *call.client;
-    if (call.in_attempt) {
-        call.in_attempt = false;
-        (call.attempt_prev ? call.attempt_prev->attempt_next : c.attempts_head) = call.attempt_next;
-        if (call.attempt_next) call.attempt_next->attempt_prev = call.attempt_prev;
-    }
+    if (call.in_attempt) leave_attempts(c, call);
     c.pool.remove(call);
     if (call.listed) {
         c.unlink(call);
