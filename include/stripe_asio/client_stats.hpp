@@ -26,6 +26,7 @@ struct client_stats {
     std::uint64_t idle_evictions = 0;            ///< closed after config::idle_timeout
     std::uint64_t stale_detected_before_use = 0; ///< idle connections found closed by the server
     std::uint64_t rate_limited_waits = 0;        ///< attempts that waited for the rate limiter
+    std::uint64_t retries_throttled = 0;         ///< retries the retry budget did not allow
 };
 
 } // namespace stripe_asio

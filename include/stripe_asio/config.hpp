@@ -26,6 +26,10 @@ struct config {
 
     /// One attempt: connect, TLS handshake, write and read together. SDKs use 80 s.
     std::chrono::milliseconds attempt_timeout{80'000};
+    /// Opening a connection: name lookup, TCP connect and TLS handshake, within the attempt's own
+    /// time. 30 s, as the SDKs that set one. A lookup that outlives it finishes in the
+    /// background; the call does not wait for it.
+    std::chrono::milliseconds connect_timeout{30'000};
     /// The whole call, retries and backoff included. 0: no limit beyond the attempts'.
     std::chrono::milliseconds call_timeout{0};
 

@@ -17,6 +17,13 @@ struct retry_config {
     /// been closed by the server before any response byte arrived, even with max_retries = 0.
     /// Such a request never reached Stripe's application. false: 0 retries means 0.
     bool retry_stale_connection = true;
+    /// The client-wide retry budget (gRPC's retry throttling): every failed attempt that a retry
+    /// could mend spends a token, every success earns `budget_token_ratio` of one back, and
+    /// retries go only while more than half of `budget_max_tokens` are left. With the defaults,
+    /// when nearly every answer fails, calls soon cost about one request each instead of three.
+    /// budget_max_tokens = 0 turns the budget off.
+    double budget_max_tokens = 10;
+    double budget_token_ratio = 0.1;
 };
 
 } // namespace stripe_asio

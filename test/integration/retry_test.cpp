@@ -117,7 +117,27 @@ TEST_CASE("per-call max_retries overrides the config, and 0 means one attempt") 
     CHECK(diag.attempts == 1);
 }
 
-TEST_CASE("a pooled connection the server closed while idle is replaced, once, on a fresh connection") {
+TEST_CASE("a pooled connection the server closed while idle is found before use and replaced") {
+    fake_stripe server;
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.retry.max_retries = 0;
+    stripe_asio::client client(ioc, cfg);
+    auto [ec1, diag1, link1] = make_link(ioc, client);
+    REQUIRE(!ec1);
+    server.close_idle_connections();
+
+    // Every reuse reads what waits on the connection first: the close is seen before sending.
+    auto [ec2, diag2, link2] = make_link(ioc, client);
+    REQUIRE_MESSAGE(!ec2, diag2.to_string());
+    CHECK_FALSE(link2.meta.stale_connection_retried);
+    CHECK(link2.meta.attempts == 1);
+    CHECK(server.connections_accepted() == 2);
+    CHECK(client.stats().stale_detected_before_use == 1);
+    CHECK(client.stats().stale_resends == 0);
+}
+
+TEST_CASE("a reused connection closed before any byte of the answer is resent once, on a fresh connection") {
     fake_stripe server;
     asio::io_context ioc;
     auto cfg = config_for(server);
@@ -125,7 +145,7 @@ TEST_CASE("a pooled connection the server closed while idle is replaced, once, o
     stripe_asio::client client(ioc, cfg);
     auto [ec1, diag1, link1] = make_link(ioc, client);
     REQUIRE(!ec1);
-    server.close_idle_connections();
+    server.push(fault::with(fault::action::close_before_response));
 
     auto [ec2, diag2, link2] = make_link(ioc, client);
     REQUIRE_MESSAGE(!ec2, diag2.to_string());
@@ -140,7 +160,7 @@ TEST_CASE("a pooled connection the server closed while idle is replaced, once, o
         stripe_asio::client strict(ioc, strict_cfg);
         auto [ec3, diag3, link3] = make_link(ioc, strict);
         REQUIRE(!ec3);
-        server.close_idle_connections();
+        server.push(fault::with(fault::action::close_before_response));
         auto [ec4, diag4, link4] = make_link(ioc, strict);
         CHECK(ec4 == errc::connection_error);
         REQUIRE(diag4.failed_attempts.size() == 1);

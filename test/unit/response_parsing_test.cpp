@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <stripe_asio/detail/response_parsing.hpp>
+#include <stripe_asio/detail/server_text.hpp>
 
 #include <boost/json/value.hpp>
 
@@ -19,7 +20,7 @@ using stripe_asio::detail::errc_from_status;
 using stripe_asio::detail::parse_json_object;
 using stripe_asio::detail::parse_login_link;
 using stripe_asio::detail::parse_stripe_error;
-using stripe_asio::detail::redact;
+using stripe_asio::detail::redact_key;
 
 namespace {
 
@@ -40,7 +41,7 @@ void check_login_link_rejected(std::string_view body) {
 }
 
 std::string redacted(std::string text, std::string_view secret) {
-    redact(text, secret);
+    redact_key(text, secret);
     return text;
 }
 
@@ -76,11 +77,11 @@ TEST_CASE("parse_login_link: field order, whitespace and unknown fields do not m
 TEST_CASE("parse_login_link: created accepts the whole int64 range, negative included") {
     login_link out;
     std::string why;
-    CHECK_FALSE(parse_login_link(R"({"object":"login_link","created":-5,"url":"u"})", out, why));
+    CHECK_FALSE(parse_login_link(R"({"object":"login_link","created":-5,"url":"https://u.example/x"})", out, why));
     CHECK(out.created == -5);
-    CHECK_FALSE(parse_login_link(R"({"object":"login_link","created":0,"url":"u"})", out, why));
+    CHECK_FALSE(parse_login_link(R"({"object":"login_link","created":0,"url":"https://u.example/x"})", out, why));
     CHECK(out.created == 0);
-    CHECK_FALSE(parse_login_link(R"({"object":"login_link","created":9223372036854775807,"url":"u"})", out, why));
+    CHECK_FALSE(parse_login_link(R"({"object":"login_link","created":9223372036854775807,"url":"https://u.example/x"})", out, why));
     CHECK(out.created == INT64_MAX);
 }
 
@@ -104,19 +105,19 @@ TEST_CASE("parse_login_link: bodies that are not a JSON object") {
     check_login_link_rejected("");
     check_login_link_rejected("not json");
     check_login_link_rejected("<html>502 Bad Gateway</html>");
-    check_login_link_rejected(R"({"object":"login_link","created":1,"url":"u")"); // truncated
-    check_login_link_rejected(R"({"object":"login_link","created":1,"url":"u"} trailing)");
-    check_login_link_rejected(R"([{"object":"login_link","created":1,"url":"u"}])");
+    check_login_link_rejected(R"({"object":"login_link","created":1,"url":"https://u.example/x")"); // truncated
+    check_login_link_rejected(R"({"object":"login_link","created":1,"url":"https://u.example/x"} trailing)");
+    check_login_link_rejected(R"([{"object":"login_link","created":1,"url":"https://u.example/x"}])");
     check_login_link_rejected("null");
     check_login_link_rejected("\"login_link\"");
 }
 
 TEST_CASE("parse_login_link: object must be the string login_link") {
-    check_login_link_rejected(R"({"created":1,"url":"u"})");
-    check_login_link_rejected(R"({"object":"account","created":1,"url":"u"})");
-    check_login_link_rejected(R"({"object":"Login_Link","created":1,"url":"u"})");
-    check_login_link_rejected(R"({"object":null,"created":1,"url":"u"})");
-    check_login_link_rejected(R"({"object":["login_link"],"created":1,"url":"u"})");
+    check_login_link_rejected(R"({"created":1,"url":"https://u.example/x"})");
+    check_login_link_rejected(R"({"object":"account","created":1,"url":"https://u.example/x"})");
+    check_login_link_rejected(R"({"object":"Login_Link","created":1,"url":"https://u.example/x"})");
+    check_login_link_rejected(R"({"object":null,"created":1,"url":"https://u.example/x"})");
+    check_login_link_rejected(R"({"object":["login_link"],"created":1,"url":"https://u.example/x"})");
 }
 
 TEST_CASE("parse_login_link: url must be a non-empty string") {
@@ -128,13 +129,38 @@ TEST_CASE("parse_login_link: url must be a non-empty string") {
 }
 
 TEST_CASE("parse_login_link: created must be an integer") {
-    check_login_link_rejected(R"({"object":"login_link","url":"u"})");
-    check_login_link_rejected(R"({"object":"login_link","created":"1495580507","url":"u"})");
-    check_login_link_rejected(R"({"object":"login_link","created":1.5,"url":"u"})");
-    check_login_link_rejected(R"({"object":"login_link","created":null,"url":"u"})");
-    check_login_link_rejected(R"({"object":"login_link","created":true,"url":"u"})");
-    check_login_link_rejected(R"({"object":"login_link","created":9223372036854775808,"url":"u"})");
-    check_login_link_rejected(R"({"object":"login_link","created":18446744073709551615,"url":"u"})");
+    check_login_link_rejected(R"({"object":"login_link","url":"https://u.example/x"})");
+    check_login_link_rejected(R"({"object":"login_link","created":"1495580507","url":"https://u.example/x"})");
+    check_login_link_rejected(R"({"object":"login_link","created":1.5,"url":"https://u.example/x"})");
+    check_login_link_rejected(R"({"object":"login_link","created":null,"url":"https://u.example/x"})");
+    check_login_link_rejected(R"({"object":"login_link","created":true,"url":"https://u.example/x"})");
+    check_login_link_rejected(R"({"object":"login_link","created":9223372036854775808,"url":"https://u.example/x"})");
+    check_login_link_rejected(R"({"object":"login_link","created":18446744073709551615,"url":"https://u.example/x"})");
+}
+
+TEST_CASE("parse_login_link: only an absolute https url with a host may become a redirect") {
+    // Each of these, answered as a 302 Location, would send the user elsewhere or split headers.
+    for (std::string_view bad : {"http://connect.stripe.com/express/x", "javascript:alert(1)", "//evil.example/x",
+                                 "/express/x", "https://", "https:///path", "https://:443/x", "https://@evil.example/",
+                                 "https://connect.stripe.com@evil.example/", "https://a.example/x\\r\\nSet-Cookie: a=b",
+                                 "https://a.example/x y", "https://a.example/\\tx", "https://a.example/\\u001b[31m",
+                                 "https://a.example\\\\@evil.example/", "https://a.example:x/", "https://a.example:/",
+                                 "https://a.example:123456/", "https://[::1/x", "https://-a.example/", "ftp://a.example/",
+                                 "https://caf\\u00e9.example/", "HTTPS://connect.stripe.com", "https://a.example/\\u007f"}) {
+        login_link out;
+        std::string why;
+        std::string body = R"({"object":"login_link","created":1,"url":")" + std::string(bad) + "\"}";
+        INFO("url: ", bad);
+        CHECK(parse_login_link(body, out, why) == errc::malformed_response);
+        CHECK(out.url.empty());
+    }
+    for (std::string_view good : {"https://connect.stripe.com/express/acct_1/AbC",
+                                  "https://127.0.0.1:4443/express/acct_1/x?y=1#z", "https://[::1]:8443/e",
+                                  "https://connect.stripe.com?x"}) {
+        INFO("url: ", good);
+        CHECK(stripe_asio::detail::is_acceptable_login_url(good));
+    }
+    CHECK_FALSE(stripe_asio::detail::is_acceptable_login_url("https://a.example/" + std::string(5000, 'x')));
 }
 
 TEST_CASE("parse_login_link: the reason names what is wrong") {
@@ -146,7 +172,7 @@ TEST_CASE("parse_login_link: the reason names what is wrong") {
     CHECK(why == "response body is not a JSON object");
     parse_login_link(R"({"object":"login_link","created":1})", out, why);
     CHECK(why == "login_link has no url");
-    parse_login_link(R"({"object":"login_link","url":"u"})", out, why);
+    parse_login_link(R"({"object":"login_link","url":"https://u.example/x"})", out, why);
     CHECK(why == "login_link has no created time");
 }
 

@@ -2,25 +2,19 @@
 #ifndef STRIPE_ASIO_DETAIL_CONNECTION_HPP
 #define STRIPE_ASIO_DETAIL_CONNECTION_HPP
 
-#include <stripe_asio/detail/arena_allocator.hpp>
+#include <stripe_asio/detail/response_reader.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <string>
 
 #include <openssl/ssl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <cerrno>
 
 namespace stripe_asio::detail {
 
@@ -30,12 +24,8 @@ using clock_type = std::chrono::steady_clock;
 /// to the next, so a call holds none of it while it waits and an exchange allocates nothing
 /// once the buffers have grown.
 struct connection {
-    static constexpr std::size_t kept_body_capacity = 64 * 1024;
-    using response_parser =
-        boost::beast::http::response_parser<boost::beast::http::string_body, arena_allocator<char>>;
-
-    connection(const boost::asio::any_io_executor& ex, boost::asio::ssl::context& tls)
-        : stream(ex, tls), header_arena(header_space, sizeof header_space) {}
+    connection(const boost::asio::any_io_executor& ex, boost::asio::ssl::context& tls, const response_limits& limits)
+        : stream(ex, tls), buffer(limits.max_buffered()) {}
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
@@ -43,36 +33,31 @@ struct connection {
     /// flattening wrapper would only add an allocation per write, and the attempt timeout is the
     /// client's (one timer for all attempts), not a timer per read and write.
     boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream;
-    boost::beast::flat_buffer buffer; ///< response bytes
+    boost::beast::flat_buffer buffer; ///< response bytes not parsed yet; bounded (see response_limits)
     std::string out;                  ///< request bytes, rewritten for every request
-    std::string body;                 ///< the last response's body; keeps its capacity
-    alignas(std::max_align_t) unsigned char header_space[2048];
-    arena header_arena; ///< the header map's memory, declared before the parser that uses it
-    std::optional<response_parser> parser;
+    response_reader reader;           ///< the response being read, then the last one read
     clock_type::time_point idle_since{};
-    bool has_read_response = false;
 
-    /// A parser for the next response: its header map in this connection's arena, its body in
-    /// `body`'s storage.
-    response_parser& start_response(std::size_t header_limit, std::size_t body_limit) {
-        parser.reset();
-        header_arena.next = header_arena.begin;
-        parser.emplace(std::piecewise_construct, std::make_tuple(),
-                       std::make_tuple(arena_allocator<char>(header_arena)));
-        parser->header_limit(header_limit);
-        parser->body_limit(body_limit);
-        // An unusually large body's storage is not kept for the life of the connection.
-        if (body.capacity() > kept_body_capacity) std::string().swap(body);
-        body.clear();
-        parser->get().body().swap(body);
-        return *parser;
+    /// Whether the last response left nothing behind that the TLS layer already holds: bytes
+    /// after a response are never the next response. Costs no system call.
+    bool nothing_buffered() noexcept {
+        SSL* ssl = stream.native_handle();
+        return buffer.size() == 0 && !SSL_has_pending(ssl) && BIO_ctrl_pending(SSL_get_rbio(ssl)) == 0;
     }
 
-    /// Takes the body back from the parser (the header map stays readable until the next
-    /// start_response).
-    std::string_view finish_response() {
-        body.swap(parser->get().body());
-        return body;
+    /// Before a reuse, and on idle connections: reads without blocking through every layer
+    /// (our buffer, Asio's TLS input, OpenSSL's, the socket). True only when nothing at all is
+    /// there. Anything found (a late duplicate answer, garbage, an alert, a close) makes the
+    /// connection unusable: the next response read on it could not be told from a leftover.
+    /// TLS 1.3 session tickets are handshake messages, taken by OpenSSL without counting as data.
+    bool quiet() noexcept {
+        if (!stream.next_layer().is_open() || buffer.size() != 0) return false;
+        boost::system::error_code ec;
+        stream.next_layer().non_blocking(true, ec); // this read only; Asio's own reads don't care
+        if (ec) return false;
+        char byte;
+        std::size_t n = stream.read_some(boost::asio::buffer(&byte, 1), ec);
+        return n == 0 && (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again);
     }
 
     void close() noexcept {
@@ -93,29 +78,6 @@ struct connection {
         auto& socket = stream.next_layer();
         socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
         socket.cancel(ignored);
-    }
-
-    /// True when the socket shows the peer is gone, without blocking: a keep-alive connection
-    /// closed by the server while it sat idle (its FIN or a reset arrived), or bytes waiting
-    /// between responses on a connection that has read a response (nothing is owed to us then:
-    /// an alert, or an error page before a close). On a connection that has not read yet, bytes
-    /// waiting are the server's TLS 1.3 session tickets, not a close.
-    bool peer_has_closed() noexcept {
-        auto& socket = stream.next_layer();
-        if (!socket.is_open()) return true;
-#ifdef POLLRDHUP
-        pollfd p{socket.native_handle(), POLLIN | POLLRDHUP, 0};
-        int n = ::poll(&p, 1, 0);
-        if (n < 0) return errno != EINTR;
-        if (n == 0) return false;
-        if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
-        return has_read_response;
-#else
-        char byte;
-        ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n < 0) return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
-        return n == 0 || has_read_response; // 0: EOF; > 0: see above
-#endif
     }
 };
 

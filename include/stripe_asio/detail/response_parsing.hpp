@@ -20,15 +20,21 @@ STRIPE_ASIO_DECL errc errc_from_status(unsigned status, std::string_view type) n
 /// the body is not such an object (the fields are then left empty).
 STRIPE_ASIO_DECL bool parse_stripe_error(std::string_view body, diagnostics& diag);
 
-/// A 200 body into a login_link: all of object == "login_link", integer created and a
-/// non-empty url are required. On failure returns malformed_response and says why.
+/// Stripe documents login link URLs of at most 5000 characters.
+inline constexpr std::size_t max_login_url_length = 5000;
+
+/// Whether `url` may be handed to a browser as a redirect: an absolute https URL with a host
+/// name or address (and maybe a port), no user info, and nothing but visible ASCII without
+/// backslashes. Anything else could send the user elsewhere or split the redirect's headers.
+STRIPE_ASIO_DECL bool is_acceptable_login_url(std::string_view url) noexcept;
+
+/// A 200 body into a login_link: all of object == "login_link", integer created and a url
+/// that passes is_acceptable_login_url are required. On failure returns malformed_response and
+/// says why.
 STRIPE_ASIO_DECL error_code parse_login_link(std::string_view body, login_link& out, std::string& why);
 
 /// A 2xx body that must be a JSON object.
 STRIPE_ASIO_DECL error_code parse_json_object(std::string_view body, json_response& out, std::string& why);
-
-/// Replaces every occurrence of `secret` in `text` (a server may echo what it got).
-STRIPE_ASIO_DECL void redact(std::string& text, std::string_view secret);
 
 } // namespace stripe_asio::detail
 

@@ -74,9 +74,11 @@ public:
         stale_resend_used_ = true;
         return true;
     }
-    /// Consumes one retry when the outcome is retryable and the budget allows it.
+    /// Whether the outcome is retryable with retries left (take_retry would take one).
+    bool would_retry(const attempt_outcome& o) const noexcept { return is_retryable(o) && retries_ < max_retries_; }
+    /// Consumes one retry when the outcome is retryable and retries are left.
     bool take_retry(const attempt_outcome& o) noexcept {
-        if (!is_retryable(o) || retries_ >= max_retries_) return false;
+        if (!would_retry(o)) return false;
         ++retries_;
         return true;
     }

@@ -16,7 +16,9 @@
 #include <stripe_asio/detail/http_request.hpp>
 #include <stripe_asio/detail/pool_state.hpp>
 #include <stripe_asio/detail/response_parsing.hpp>
+#include <stripe_asio/detail/retry_budget.hpp>
 #include <stripe_asio/detail/retry_policy.hpp>
+#include <stripe_asio/detail/server_text.hpp>
 #include <stripe_asio/detail/token_bucket.hpp>
 #include <stripe_asio/detail/uuid.hpp>
 #include <stripe_asio/detail/validation.hpp>
@@ -67,15 +69,19 @@ using asio::ip::tcp;
 
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-/// A connection that sat idle this long is checked for a close by the server before reuse.
-inline constexpr std::chrono::milliseconds liveness_check_after{250};
-inline constexpr std::size_t max_response_header_bytes = 16 * 1024;
+
+/// What one response may cost; the body limit is the user's.
+inline response_limits response_limits_for(const config& cfg) noexcept {
+    response_limits limits;
+    limits.body_bytes = cfg.max_response_bytes;
+    return limits;
+}
 
 struct stat_counters {
     std::atomic<std::uint64_t> calls_started{0}, calls_succeeded{0}, calls_failed{0}, attempts{0}, retries{0},
         stale_resends{0}, connections_opened{0}, connections_closed{0}, connect_failures{0}, tls_full{0},
         tls_resumed{0}, reuses{0}, in_flight{0}, waiters{0}, idle{0}, open{0}, idle_evictions{0},
-        stale_detected{0}, rate_limited{0};
+        stale_detected{0}, rate_limited{0}, retries_throttled{0};
 };
 
 inline void bump(std::atomic<std::uint64_t>& c, std::int64_t by = 1) noexcept {
@@ -123,6 +129,7 @@ public:
         : cfg(std::move(c)), url(std::move(parts)), user_ex(std::move(user)),
           ex(make_client_executor()), watchdog(user_ex), upkeep(user_ex), tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
           limiter(cfg.max_requests_per_second, cfg.rate_limit_burst),
+          budget(cfg.retry.budget_max_tokens, cfg.retry.budget_token_ratio),
           jitter(std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)) {
         fixed_headers = make_fixed_headers(url.host_header, cfg.api_key, cfg.stripe_version, version);
         boost::system::error_code not_ip;
@@ -167,6 +174,7 @@ public:
     ssl::context tls;
     pool_type pool;
     token_bucket limiter;
+    retry_budget budget;
     std::vector<std::unique_ptr<connection>> connections;
     call_state* calls = nullptr; ///< live calls, for shutdown
     jitter_source jitter;
@@ -246,7 +254,7 @@ public:
     }
 
     connection& add_connection() {
-        connections.push_back(std::make_unique<connection>(user_ex, tls));
+        connections.push_back(std::make_unique<connection>(user_ex, tls, response_limits_for(cfg)));
         return *connections.back();
     }
 
@@ -318,7 +326,10 @@ public:
             bump(counters.idle, -1);
         }
         for (auto& c : connections) c->close();
-        for (call_state* c = calls; c; c = c->next_call) c->timer.cancel();
+        for (call_state* c = calls; c; c = c->next_call) {
+            c->timer.cancel();
+            if (c->connecting) c->io_signal.emit(asio::cancellation_type::terminal); // a name lookup
+        }
         ++watchdog_generation;
         watchdog_at = clock_type::time_point::max();
         watchdog.cancel();
@@ -328,7 +339,7 @@ public:
     /// Closes the idle connections whose socket shows the server closed them.
     void evict_closed_idle() {
         for (connection* idle : std::vector<connection*>(pool.idle())) {
-            if (!idle->peer_has_closed()) continue;
+            if (idle->quiet()) continue;
             if (auto* w = pool.evict_idle(idle)) wake(w);
             close_connection(idle);
             bump(counters.idle, -1);
@@ -367,9 +378,21 @@ inline bool is_certificate_failure(const boost::system::error_code& ec) noexcept
 
 /// Maps a socket-level failure of an attempt to the library's error.
 inline error_code transport_error(const boost::system::error_code& ec) {
-    if (ec == http::error::body_limit || ec == http::error::header_limit) return errc::response_too_large;
     if (is_certificate_failure(ec)) return errc::tls_verification_failed;
     return errc::connection_error;
+}
+
+/// Maps a failure while writing a request or reading its answer to the library's error: our
+/// own (the response reader's limits), the HTTP parser's, or the transport's.
+inline error_code exchange_error(const boost::system::error_code& ec) {
+    if (ec.category() == error_category()) return ec;
+    if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow)
+        return errc::response_too_large;
+    // A cut answer is the connection's fault; any other parser error is an answer that is not HTTP.
+    bool parser_error = ec.category() == make_error_code(http::error::bad_version).category();
+    if (parser_error && ec != http::error::partial_message && ec != http::error::end_of_stream)
+        return errc::malformed_response;
+    return transport_error(ec);
 }
 
 /// The error a call ends with when it stops waiting for something.
@@ -377,6 +400,34 @@ inline error_code interruption(const client_impl& c, bool was_cancelled) {
     if (was_cancelled) return asio::error::operation_aborted;
     if (c.shut_down) return errc::client_shut_down;
     return errc::deadline_exceeded;
+}
+
+/// A name lookup that nobody has to wait for. getaddrinfo cannot be interrupted, so when the
+/// attempt's time runs out, or the call is cancelled or the client shut down, the wait ends at
+/// once and the lookup finishes on its own, in the background, with nobody to tell.
+struct name_lookup {
+    explicit name_lookup(const asio::any_io_executor& ex) : resolver(ex), done(ex, clock_type::time_point::max()) {}
+    tcp::resolver resolver;
+    asio::steady_timer done; ///< its wait ends when the lookup does, or when the opener gives up
+    tcp::resolver::results_type results;
+    boost::system::error_code ec;
+    bool finished = false;
+};
+
+inline awaitable<boost::system::error_code> resolve(client_impl& c, tcp::resolver::results_type& out) {
+    auto lookup = std::make_shared<name_lookup>(c.user_ex);
+    lookup->resolver.async_resolve(
+        c.url.host, c.url.port,
+        asio::bind_executor(c.ex, [lookup](const boost::system::error_code& ec, tcp::resolver::results_type r) {
+            lookup->ec = ec;
+            lookup->results = std::move(r);
+            lookup->finished = true;
+            lookup->done.cancel();
+        }));
+    co_await lookup->done.async_wait(use_tuple); // cancellable, unlike the lookup
+    if (!lookup->finished) co_return asio::error::operation_aborted;
+    out = std::move(lookup->results);
+    co_return lookup->ec;
 }
 
 /// Resolve, connect, TLS handshake with the peer verified. Returns the failure, if any.
@@ -391,10 +442,8 @@ inline awaitable<boost::system::error_code> open_connection(client_impl& c, conn
         tcp::endpoint endpoint(asio::ip::make_address(c.url.host), static_cast<unsigned short>(std::stoi(c.url.port)));
         std::tie(cec) = co_await tcp_layer.async_connect(endpoint, use_tuple);
     } else {
-        // Name lookups run on Asio's resolver thread and are bounded by the system resolver's
-        // own timeouts, not by attempt_timeout (getaddrinfo cannot be interrupted).
-        tcp::resolver resolver(c.user_ex);
-        auto [rec, endpoints] = co_await resolver.async_resolve(c.url.host, c.url.port, use_tuple);
+        tcp::resolver::results_type endpoints;
+        auto rec = co_await resolve(c, endpoints);
         if (rec) {
             detail = "resolving " + c.url.host + ": " + rec.message();
             co_return rec;
@@ -518,16 +567,19 @@ inline void write_request(const client_impl& c, const call_state& call, std::str
 // runs inside the initiating function.
 
 inline void next_attempt(call_state& call);
-inline void on_rate_limit_waited(call_state& call, const boost::system::error_code&);
+inline void on_rate_limit_waited(call_state& call, const boost::system::error_code&, std::size_t);
 inline void take_connection(call_state& call);
-inline void on_queue_waited(call_state& call, const boost::system::error_code&);
+inline void on_queue_waited(call_state& call, const boost::system::error_code&, std::size_t);
 inline void start_attempt(call_state& call, connection* conn);
 inline void send_request(call_state& call);
-inline void on_written(call_state& call, const boost::system::error_code& ec);
-inline void on_read(call_state& call, const boost::system::error_code& ec);
-inline void on_backoff_waited(call_state& call, const boost::system::error_code&);
+inline void on_written(call_state& call, const boost::system::error_code& ec, std::size_t);
+inline void read_more(call_state& call);
+inline void on_read(call_state& call, const boost::system::error_code& ec, std::size_t bytes);
+inline void response_read(call_state& call);
+inline void on_backoff_waited(call_state& call, const boost::system::error_code&, std::size_t);
 inline void connection_opened(call_state& call, const boost::system::error_code& ec);
-inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some);
+inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some,
+                            const char* why = nullptr);
 inline void attempt_failed(call_state& call, std::string_view body);
 inline void attempt_ended(call_state& call) noexcept;
 inline void abandon_call(call_state& call) noexcept;
@@ -556,23 +608,23 @@ private:
 /// operation the cost of installing a cancellation handler.
 struct call_step {
     call_ref call;
-    void (*next)(call_state&, const boost::system::error_code&);
+    void (*next)(call_state&, const boost::system::error_code&, std::size_t bytes);
 
     using allocator_type = cached_allocator<void>;
     allocator_type get_allocator() const noexcept { return {}; }
     using executor_type = step_executor;
     executor_type get_executor() const noexcept { return step_executor(*call->client); }
 
-    void operator()(const boost::system::error_code& ec, std::size_t = 0) {
+    void operator()(const boost::system::error_code& ec, std::size_t bytes = 0) {
         call_state& c = call.release();
         c.suspended = true;
-        next(c, ec);
+        next(c, ec, bytes);
     }
 };
 
 /// Waits on the call's timer until `when` (or until woken, cancelled or shut down).
 inline void wait_until(call_state& call, clock_type::time_point when,
-                       void (*next)(call_state&, const boost::system::error_code&)) {
+                       void (*next)(call_state&, const boost::system::error_code&, std::size_t)) {
     call.timer.expires_at(when);
     call.timer.async_wait(call_step{call_ref(call), next});
 }
@@ -766,7 +818,7 @@ inline void next_attempt(call_state& call) {
     take_connection(call);
 }
 
-inline void on_rate_limit_waited(call_state& call, const boost::system::error_code&) {
+inline void on_rate_limit_waited(call_state& call, const boost::system::error_code&, std::size_t) {
     if (interrupted(call)) return;
     take_connection(call);
 }
@@ -803,7 +855,7 @@ inline void take_connection(call_state& call) {
 
 /// Woken: handed a slot by release() (the timer was cancelled), or the deadline, the caller or
 /// a shutdown ended the wait.
-inline void on_queue_waited(call_state& call, const boost::system::error_code&) {
+inline void on_queue_waited(call_state& call, const boost::system::error_code&, std::size_t) {
     client_impl& c = *call.client;
     bool stop = call.cancel_requested || c.shut_down;
     if (!call.granted || stop) {
@@ -827,9 +879,10 @@ inline void on_queue_waited(call_state& call, const boost::system::error_code&) 
 /// The call holds a slot: `conn`, or null to open a new connection in it.
 inline void start_attempt(call_state& call, connection* conn) {
     client_impl& c = *call.client;
-    // A connection that sat idle may have been closed by the server; where the socket already
-    // shows it, replace it before sending rather than after failing.
-    if (conn && clock_type::now() - conn->idle_since >= liveness_check_after && conn->peer_has_closed()) {
+    // Every reuse first reads what is waiting, without blocking: a close by the server is
+    // replaced before sending rather than found after, and bytes left over from an earlier
+    // answer (a duplicate, garbage) must never be read as this call's answer.
+    if (conn && !conn->quiet()) {
         bump(c.counters.stale_detected);
         c.close_connection(conn);
         conn = nullptr;
@@ -846,6 +899,12 @@ inline void start_attempt(call_state& call, connection* conn) {
     call.fresh = false;
     call.deadline_bound = call.deadline <= now + call.attempt_timeout;
     call.attempt_expiry = call.deadline_bound ? call.deadline : now + call.attempt_timeout;
+    // Opening a connection has a shorter limit of its own; the rest of the attempt gets its time back.
+    call.connect_limited = !conn && now + c.cfg.connect_timeout < call.attempt_expiry;
+    if (call.connect_limited) {
+        call.attempt_end = call.attempt_expiry;
+        call.attempt_expiry = now + c.cfg.connect_timeout;
+    }
     attempt_started(call);
     if (conn) {
         call.conn = conn;
@@ -881,18 +940,25 @@ inline void connection_opened(call_state& call, const boost::system::error_code&
         bump(c.counters.connect_failures);
         attempt_report& rep = call.report;
         rep.certificate_failure = ec == errc::tls_verification_failed || is_certificate_failure(ec);
+        bool connect_timed_out = call.timed_out && call.connect_limited;
         rep.ec = call.cancel_requested     ? error_code(asio::error::operation_aborted)
                  : c.shut_down             ? error_code(errc::client_shut_down)
+                 : connect_timed_out       ? error_code(errc::connection_error)
                  : call.timed_out          ? timeout_error(call)
                  : rep.certificate_failure ? error_code(errc::tls_verification_failed)
                                            : transport_error(ec);
         if (call.timed_out && !call.cancel_requested && !c.shut_down)
-            rep.detail = "no connection within the attempt's time (" + rep.detail + ")";
+            rep.detail = (connect_timed_out ? "no connection within connect_timeout ("
+                                            : "no connection within the attempt's time (") + rep.detail + ")";
         attempt_failed(call, {});
         return;
     }
     bump(c.counters.connections_opened);
     bump(c.counters.open);
+    if (call.connect_limited) {
+        call.connect_limited = false;
+        call.attempt_expiry = call.attempt_end; // the watchdog finds the later expiry when it fires
+    }
     send_request(call);
 }
 
@@ -904,38 +970,86 @@ inline void send_request(call_state& call) {
     asio::async_write(conn.stream, asio::buffer(conn.out), call_step{call_ref(call), &on_written});
 }
 
-inline void on_written(call_state& call, const boost::system::error_code& ec) {
+inline void on_written(call_state& call, const boost::system::error_code& ec, std::size_t) {
     client_impl& c = *call.client;
     connection& conn = *call.conn;
     if (ec || call.cancel_requested || call.timed_out || c.shut_down) {
         exchange_failed(call, ec, false);
         return;
     }
-    auto& parser = conn.start_response(max_response_header_bytes, c.cfg.max_response_bytes);
-    http::async_read(conn.stream, conn.buffer, parser, call_step{call_ref(call), &on_read});
+    conn.reader.start(response_limits_for(c.cfg));
+    read_more(call);
 }
 
-inline void on_read(call_state& call, const boost::system::error_code& ec) {
+/// Reads what the socket has into the connection's buffer (bounded: see response_limits).
+inline void read_more(call_state& call) {
+    connection& conn = *call.conn;
+    auto space = beast::read_size(conn.buffer, 64 * 1024);
+    if (space == 0) { // the reader refuses a full buffer first; this is the backstop
+        exchange_failed(call, errc::response_too_large, true);
+        return;
+    }
+    conn.stream.async_read_some(conn.buffer.prepare(space), call_step{call_ref(call), &on_read});
+}
+
+inline void on_read(call_state& call, const boost::system::error_code& ec, std::size_t bytes) {
     client_impl& c = *call.client;
     connection& conn = *call.conn;
-    if (ec || call.cancel_requested || c.shut_down) {
-        exchange_failed(call, ec, conn.parser->got_some());
+    conn.buffer.commit(bytes);
+    if (call.cancel_requested || c.shut_down || (ec && call.timed_out)) {
+        exchange_failed(call, ec ? ec : asio::error::operation_aborted, conn.reader.got_some());
+        return;
+    }
+    boost::system::error_code parse_ec;
+    read_progress progress;
+    if (!ec) {
+        progress = conn.reader.feed(conn.buffer, parse_ec);
+    } else if (ec == asio::error::eof || ec == ssl::error::stream_truncated) {
+        // A body delimited by the close (HTTP/1.0), or a cut answer.
+        progress = conn.reader.feed(conn.buffer, parse_ec);
+        if (!parse_ec && progress == read_progress::need_more) progress = conn.reader.end_of_stream(parse_ec);
+    } else {
+        exchange_failed(call, ec, conn.reader.got_some());
+        return;
+    }
+    if (parse_ec) {
+        exchange_failed(call, parse_ec, conn.reader.got_some());
+        return;
+    }
+    if (progress == read_progress::need_more) {
+        read_more(call);
+        return;
+    }
+    response_read(call);
+}
+
+/// A complete answer is in the connection's reader.
+inline void response_read(call_state& call) {
+    client_impl& c = *call.client;
+    connection& conn = *call.conn;
+    const response_reader& res = conn.reader;
+    // Stripe echoes the request's key. Another key means the answer belongs to another request:
+    // the connection is out of step, and nothing read on it can be trusted.
+    if (auto echoed = res.field("Idempotency-Key"); !echoed.empty() && echoed != call.idempotency_key) {
+        exchange_failed(call, errc::connection_error, true,
+                        "the answer's Idempotency-Key is another request's: the connection was out of step");
         return;
     }
     // A complete response counts even if the attempt's time ran out as it arrived.
     attempt_ended(call);
-    auto& res = conn.parser->get();
-    call.status = res.result_int();
-    if (auto it = res.find("Request-Id"); it != res.end()) call.request_id.assign(it->value());
-    if (auto it = res.find("Stripe-Should-Retry"); it != res.end()) {
-        if (beast::iequals(it->value(), "true")) call.should_retry = true;
-        else if (beast::iequals(it->value(), "false")) call.should_retry = false;
+    call.status = res.status();
+    capture_request_id(call.request_id, res.field("Request-Id"), c.cfg.api_key);
+    if (auto v = res.field("Stripe-Should-Retry"); !v.empty()) {
+        if (beast::iequals(v, "true")) call.should_retry = true;
+        else if (beast::iequals(v, "false")) call.should_retry = false;
     }
-    if (auto it = res.find("Idempotent-Replayed"); it != res.end()) call.replayed = beast::iequals(it->value(), "true");
-    call.conn_reusable = res.keep_alive() && conn.buffer.size() == 0;
-    conn.has_read_response = true;
-    std::string_view body = conn.finish_response();
+    if (auto v = res.field("Idempotent-Replayed"); !v.empty()) call.replayed = beast::iequals(v, "true");
+    call.conn_reusable = res.keep_alive() && conn.nothing_buffered();
+    // A large answer's buffer is not kept for the life of the connection.
+    if (conn.buffer.capacity() > 16 * 1024 && conn.buffer.size() == 0) conn.buffer.shrink_to_fit();
+    std::string_view body = res.body();
     if (call.status >= 200 && call.status < 300) {
+        c.budget.on_success();
         call.deliver(body); // the typed half parses, finishes (giving the connection back) and completes
         return;
     }
@@ -944,30 +1058,27 @@ inline void on_read(call_state& call, const boost::system::error_code& ec) {
 
 /// The write or the read failed (or the call was interrupted meanwhile): the connection is
 /// closed, its slot given back, and the failure judged.
-inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some) {
+inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some, const char* why) {
     client_impl& c = *call.client;
     attempt_ended(call);
     attempt_report& rep = call.report;
     bool was_cancelled = call.cancel_requested;
     rep.stale = rep.reused && !got_some && !was_cancelled && !c.shut_down && !call.timed_out;
-    bool not_http = ec.category() == make_error_code(http::error::bad_version).category() &&
-                    ec != http::error::partial_message && ec != http::error::end_of_stream &&
-                    ec != http::error::body_limit && ec != http::error::header_limit;
     if (was_cancelled) {
         rep.ec = asio::error::operation_aborted;
     } else if (c.shut_down) {
         rep.ec = errc::client_shut_down;
     } else if (call.timed_out) {
         rep.ec = timeout_error(call);
-    } else if (not_http) {
-        rep.ec = errc::malformed_response;
     } else {
-        rep.ec = transport_error(ec);
+        rep.ec = exchange_error(ec);
     }
     rep.unusable = rep.ec == errc::malformed_response || rep.ec == errc::response_too_large;
     if (call.timed_out && !was_cancelled) {
         rep.detail = got_some ? "the response did not complete within the attempt's time"
                               : "no response within the attempt's time";
+    } else if (why) {
+        rep.detail = why;
     } else {
         rep.detail = ec ? "reading the response: " + ec.message() : rep.ec.message();
     }
@@ -1019,6 +1130,7 @@ inline void attempt_failed(call_state& call, std::string_view body) {
     record.stale_connection = rep.stale;
 
     retry_state& retries = *call.retries;
+    if (is_retryable(outcome) && !rep.stale) c.budget.on_failure(); // a failure a retry could mend
     bool again = false;
     std::chrono::milliseconds wait{0};
     if (rep.stale && retries.take_stale_resend()) {
@@ -1026,6 +1138,10 @@ inline void attempt_failed(call_state& call, std::string_view body) {
         call.fresh = true;
         call.stale_resent = true;
         bump(c.counters.stale_resends);
+    } else if (retries.would_retry(outcome) && !c.budget.allows_retry()) {
+        bump(c.counters.retries_throttled);
+        rep.detail += rep.detail.empty() ? "not retried: the client's retry budget is spent"
+                                         : " (not retried: the client's retry budget is spent)";
     } else if (retries.take_retry(outcome)) {
         again = true;
         wait = retries.next_delay(c.jitter.next());
@@ -1057,7 +1173,7 @@ inline void attempt_failed(call_state& call, std::string_view body) {
     next_attempt(call);
 }
 
-inline void on_backoff_waited(call_state& call, const boost::system::error_code&) {
+inline void on_backoff_waited(call_state& call, const boost::system::error_code&, std::size_t) {
     if (interrupted(call)) return;
     next_attempt(call);
 }
@@ -1126,6 +1242,13 @@ inline void abandon_call(call_state& call) noexcept {
     call.drop();
 }
 
+/// Every string in the diagnostics may hold what a server sent (request ids are already clean).
+inline void redact_server_text(diagnostics& diag, std::string_view api_key) {
+    for (std::string* field : {&diag.type, &diag.code, &diag.decline_code, &diag.message, &diag.param, &diag.doc_url,
+                               &diag.request_id, &diag.detail})
+        redact_key(*field, api_key);
+}
+
 STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why) {
     finish_call(call, false);
     diagnostics diag;
@@ -1137,9 +1260,7 @@ STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why
     }
     diag.attempts = call.attempts;
     diag.idempotency_key = std::string(call.idempotency_key);
-    const std::string& key = call.client->cfg.api_key;
-    redact(diag.message, key);
-    redact(diag.detail, key);
+    redact_server_text(diag, call.client->cfg.api_key);
     call.fail(ec, std::move(diag));
 }
 
@@ -1195,6 +1316,7 @@ STRIPE_ASIO_DECL client_stats read_stats(const client_impl& impl) {
     s.idle_evictions = get(k.idle_evictions);
     s.stale_detected_before_use = get(k.stale_detected);
     s.rate_limited_waits = get(k.rate_limited);
+    s.retries_throttled = get(k.retries_throttled);
     return s;
 }
 

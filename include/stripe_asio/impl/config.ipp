@@ -41,6 +41,10 @@ STRIPE_ASIO_DECL void config::validate() const {
     if (max_response_bytes == 0) fail(errc::invalid_config, "config.max_response_bytes must be at least 1");
     if (retry.initial_delay.count() < 0 || retry.max_delay.count() < 0)
         fail(errc::invalid_config, "config.retry delays must not be negative");
+    if (!(retry.budget_max_tokens >= 0 && retry.budget_max_tokens < 1e9) ||
+        !(retry.budget_token_ratio >= 0 && retry.budget_token_ratio < 1e9))
+        fail(errc::invalid_config, "config.retry budget fields must be finite and not negative");
+    if (connect_timeout.count() <= 0) fail(errc::invalid_config, "config.connect_timeout must be positive");
 }
 
 } // namespace stripe_asio

@@ -2,6 +2,7 @@
 #define STRIPE_ASIO_IMPL_RESPONSE_PARSING_IPP
 
 #include <stripe_asio/detail/response_parsing.hpp>
+#include <stripe_asio/detail/validation.hpp>
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
@@ -44,6 +45,42 @@ STRIPE_ASIO_DECL bool parse_stripe_error(std::string_view body, diagnostics& dia
     return true;
 }
 
+STRIPE_ASIO_DECL bool is_acceptable_login_url(std::string_view url) noexcept {
+    constexpr std::string_view scheme = "https://";
+    if (url.size() <= scheme.size() || url.size() > max_login_url_length) return false;
+    if (url.substr(0, scheme.size()) != scheme) return false; // Stripe's are lower case; nothing else is needed
+    for (char c : url)
+        if (c <= 0x20 || c >= 0x7F || c == '\\') return false;
+    std::string_view rest = url.substr(scheme.size());
+    std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+    std::string_view host = authority;
+    std::string_view port;
+    if (!authority.empty() && authority.front() == '[') {
+        auto close = authority.find(']');
+        if (close == std::string_view::npos || close == 1) return false;
+        for (char c : authority.substr(1, close - 1))
+            if (!(is_ascii_alnum(c) || c == ':' || c == '.')) return false;
+        std::string_view after = authority.substr(close + 1);
+        if (!after.empty() && after.front() != ':') return false;
+        port = after.empty() ? after : after.substr(1);
+        host = authority.substr(0, close + 1);
+    } else {
+        auto colon = authority.find(':');
+        if (colon != std::string_view::npos) {
+            host = authority.substr(0, colon);
+            port = authority.substr(colon + 1);
+        }
+        if (host.empty() || host.front() == '.' || host.front() == '-') return false;
+        for (char c : host)
+            if (!(is_ascii_alnum(c) || c == '-' || c == '.')) return false;
+    }
+    if (authority.find(':') != std::string_view::npos && authority.back() == ':') return false;
+    if (port.size() > 5) return false;
+    for (char c : port)
+        if (c < '0' || c > '9') return false;
+    return true;
+}
+
 STRIPE_ASIO_DECL error_code parse_login_link(std::string_view body, login_link& out, std::string& why) {
     unsigned char buffer[4096];
     boost::json::monotonic_resource mr(buffer, sizeof buffer);
@@ -61,6 +98,8 @@ STRIPE_ASIO_DECL error_code parse_login_link(std::string_view body, login_link& 
         return fail("response is not a login_link object");
     auto* url = obj.if_contains("url");
     if (!url || !url->is_string() || url->get_string().empty()) return fail("login_link has no url");
+    if (!is_acceptable_login_url(url->get_string()))
+        return fail("login_link url is not an absolute https URL with a host");
     auto* created = obj.if_contains("created");
     if (!created || !(created->is_int64() || created->is_uint64())) return fail("login_link has no created time");
     if (created->is_uint64() && created->get_uint64() > std::uint64_t(INT64_MAX))
@@ -80,13 +119,6 @@ STRIPE_ASIO_DECL error_code parse_json_object(std::string_view body, json_respon
     }
     out.body = std::move(v);
     return {};
-}
-
-STRIPE_ASIO_DECL void redact(std::string& text, std::string_view secret) {
-    if (secret.empty()) return;
-    constexpr std::string_view mark = "[redacted]";
-    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + mark.size()))
-        text.replace(pos, secret.size(), mark);
 }
 
 } // namespace stripe_asio::detail
