@@ -45,6 +45,7 @@ enum class errc {
     // The client itself.
     too_many_pending, ///< `config::max_pending` callers already wait for a connection
     client_shut_down, ///< the client was destroyed while the call was in flight
+    out_of_memory,    ///< memory ran out inside one of the call's steps; its slot and connection were given back
 };
 
 STRIPE_ASIO_DECL const boost::system::error_category& error_category() noexcept;

@@ -145,7 +145,7 @@ TEST_CASE("parse_login_link: only an absolute https url with a host may become a
                                  "https://connect.stripe.com@evil.example/", "https://a.example/x\\r\\nSet-Cookie: a=b",
                                  "https://a.example/x y", "https://a.example/\\tx", "https://a.example/\\u001b[31m",
                                  "https://a.example\\\\@evil.example/", "https://a.example:x/", "https://a.example:/",
-                                 "https://a.example:123456/", "https://[::1/x", "https://-a.example/", "ftp://a.example/",
+                                 "https://a.example:123456/", "https://a.example:0/", "https://a.example:65536/", "https://[::1/x", "https://-a.example/", "ftp://a.example/",
                                  "https://caf\\u00e9.example/", "HTTPS://connect.stripe.com", "https://a.example/\\u007f"}) {
         login_link out;
         std::string why;

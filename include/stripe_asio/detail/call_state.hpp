@@ -112,8 +112,14 @@ public:
         return *diag;
     }
 
+    /// Set while a step runs (see guarded_step): cleared when the call is freed, so a failure
+    /// inside the step can tell whether the call is still there to mend.
+    bool* alive = nullptr;
+
 protected:
-    ~call_state() = default;
+    ~call_state() {
+        if (alive) *alive = false;
+    }
 };
 
 /// Ends the call's bookkeeping: gives back its connection, leaves the list of live calls,

@@ -60,6 +60,9 @@ public:
     read_progress feed(boost::beast::flat_buffer& input, error_code& ec) {
         ec = {};
         for (;;) {
+            // Beast 1.81 asserts on a final chunk that comes first and in pieces (fixed upstream
+            // later); a chunked message cannot end in fewer than 5 more bytes anyway.
+            if (parser_->is_header_done() && parser_->chunked() && input.size() < 5) return read_progress::need_more;
             std::size_t used = parser_->put(input.data(), ec);
             input.consume(used);
             received_ += used;
@@ -113,8 +116,12 @@ public:
         }
         parser_->put_eof(ec);
         if (ec) return read_progress::need_more;
-        if (!parser_->is_done() || parser_->get().result_int() < 200 || parser_->get().result_int() > 599) {
+        if (!parser_->is_done() || parser_->get().result_int() < 200) {
             ec = boost::beast::http::error::partial_message;
+            return read_progress::need_more;
+        }
+        if (parser_->get().result_int() > 599) { // as feed() says of it
+            ec = errc::malformed_response;
             return read_progress::need_more;
         }
         finish_body();

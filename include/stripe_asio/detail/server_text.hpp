@@ -47,8 +47,8 @@ inline bool holds_key(std::string_view text, std::string_view api_key) noexcept 
 /// range as UTF-8 encodes it) and backslashes and quotes as escapes, and at most `max_bytes`
 /// of it, with a note of how much was left out.
 inline void append_printable(std::string& out, std::string_view text, std::size_t max_bytes) {
-    constexpr char hex[] = "0123456789abcdef";
-    auto escape = [&out, &hex](unsigned char b) {
+    static constexpr char hex[] = "0123456789abcdef";
+    auto escape = [&out](unsigned char b) {
         out += "\\x";
         out += hex[b >> 4];
         out += hex[b & 0xF];

@@ -593,7 +593,9 @@ public:
     call_ref(call_ref&& other) noexcept : call_(std::exchange(other.call_, nullptr)) {}
     call_ref& operator=(call_ref&&) = delete;
     ~call_ref() {
-        if (call_) abandon_call(*call_);
+        // Unwinding: an operation could not be started (out of memory); the step that tried
+        // mends the call (guarded_step). Otherwise the execution context is going away.
+        if (call_ && std::uncaught_exceptions() == 0) abandon_call(*call_);
     }
     call_state* operator->() const noexcept { return call_; }
     call_state& release() noexcept { return *std::exchange(call_, nullptr); }
@@ -601,6 +603,45 @@ public:
 private:
     call_state* call_;
 };
+
+/// Out of memory inside one of the call's steps: whatever the step had taken is given back (a
+/// connection half used is closed) and the call ends with errc::out_of_memory.
+inline void out_of_memory(call_state& call) {
+    client_impl& c = *call.client;
+    if (call.finished) { // its bookkeeping is done, its completion was not (the call is still here)
+        call.fail(errc::out_of_memory, diagnostics{});
+        return;
+    }
+    if (call.connecting) { // the opening never started
+        call.connecting = false;
+        c.destroy(call.conn);
+        call.conn = nullptr;
+        c.release(nullptr);
+    }
+    if (call.queued) {
+        c.pool.remove(call);
+        bump(c.counters.waiters, -1);
+    }
+    call.conn_reusable = false;
+    fail_call(call, errc::out_of_memory, {});
+}
+
+/// Runs one step of `call`. When memory runs out inside it and the call is still there, the call
+/// is ended cleanly; once it has been completed and freed, the exception goes on to run().
+template <class Step>
+void guarded_step(call_state& call, Step&& step) {
+    bool alive = true;
+    bool* outer = std::exchange(call.alive, &alive);
+    try {
+        step();
+    } catch (const std::bad_alloc&) {
+        if (!alive) throw;
+        call.alive = outer;
+        out_of_memory(call);
+        return;
+    }
+    if (alive) call.alive = outer;
+}
 
 /// The completion handler of every wait and I/O of a call: it carries the call to its next
 /// step, on the client's executor; its memory comes from the block cache. It has no
@@ -618,7 +659,7 @@ struct call_step {
     void operator()(const boost::system::error_code& ec, std::size_t bytes = 0) {
         call_state& c = call.release();
         c.suspended = true;
-        next(c, ec, bytes);
+        guarded_step(c, [&] { next(c, ec, bytes); });
     }
 };
 
@@ -650,10 +691,10 @@ struct watchdog_step {
 };
 
 inline void arm_watchdog(const std::shared_ptr<client_impl>& c, clock_type::time_point at) {
-    c->watchdog_at = at;
     ++c->watchdog_generation; // a wait already under way is superseded
     c->watchdog.expires_at(at);
     c->watchdog.async_wait(watchdog_step{c, c->watchdog_generation});
+    c->watchdog_at = at; // only once waiting: if the wait could not start, the next attempt arms it
 }
 
 inline void attempt_started(call_state& call) {
@@ -905,7 +946,12 @@ inline void start_attempt(call_state& call, connection* conn) {
         call.attempt_end = call.attempt_expiry;
         call.attempt_expiry = now + c.cfg.connect_timeout;
     }
-    attempt_started(call);
+    try {
+        attempt_started(call);
+    } catch (const std::bad_alloc&) { // the slot (and connection) are not the call's yet
+        c.release(conn, false);
+        throw;
+    }
     if (conn) {
         call.conn = conn;
         call.report.reused = true;
@@ -913,14 +959,28 @@ inline void start_attempt(call_state& call, connection* conn) {
         send_request(call);
         return;
     }
-    call.conn = &c.add_connection();
+    try {
+        call.conn = &c.add_connection();
+    } catch (const std::bad_alloc&) {
+        c.release(nullptr); // the slot taken for it
+        throw;
+    }
     call.connecting = true;
     struct on_opened {
         call_ref call;
         void operator()(std::exception_ptr e, boost::system::error_code ec) {
             call_state& opened_for = call.release();
-            if (e) std::rethrow_exception(e); // open_connection throws nothing but bad_alloc
-            connection_opened(opened_for, ec);
+            guarded_step(opened_for, [&] {
+                if (e) { // open_connection throws nothing but bad_alloc; nothing is opening now
+                    opened_for.suspended = true;
+                    opened_for.connecting = false;
+                    opened_for.client->destroy(opened_for.conn);
+                    opened_for.conn = nullptr;
+                    opened_for.client->release(nullptr);
+                    std::rethrow_exception(e);
+                }
+                connection_opened(opened_for, ec);
+            });
         }
     };
     asio::co_spawn(
@@ -1264,15 +1324,30 @@ STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why
     call.fail(ec, std::move(diag));
 }
 
+/// The call being handed to the executor on this thread, until its first step starts.
+inline thread_local call_state* launching = nullptr;
+
 /// Hands the call to the client's executor (it runs at once when already there).
 inline void launch(call_state& call) {
     struct begin {
         call_ref call;
         using allocator_type = cached_allocator<void>;
         allocator_type get_allocator() const noexcept { return {}; }
-        void operator()() { begin_call(call.release()); }
+        void operator()() {
+            call_state& c = call.release();
+            launching = nullptr; // begun: from here on its steps mend it
+            guarded_step(c, [&] { begin_call(c); });
+        }
     };
-    asio::dispatch(step_executor(*call.client), begin{call_ref(call)});
+    launching = &call;
+    try {
+        asio::dispatch(step_executor(*call.client), begin{call_ref(call)});
+    } catch (const std::bad_alloc&) {
+        // Not even begun: the caller gets the exception and nothing is left behind.
+        if (std::exchange(launching, nullptr) == &call) call.drop();
+        throw;
+    }
+    launching = nullptr;
 }
 
 STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(asio::any_io_executor ex, config cfg) {

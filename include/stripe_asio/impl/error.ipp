@@ -45,6 +45,7 @@ inline errc_info describe(errc e) noexcept {
     case errc::too_many_pending:
         return {"too_many_pending", "too many calls already waiting for a connection"};
     case errc::client_shut_down: return {"client_shut_down", "the client was shut down"};
+    case errc::out_of_memory: return {"out_of_memory", "memory ran out while the call was in progress"};
     }
     return {"unknown", "unknown stripe_asio error"};
 }

@@ -76,9 +76,12 @@ STRIPE_ASIO_DECL bool is_acceptable_login_url(std::string_view url) noexcept {
     }
     if (authority.find(':') != std::string_view::npos && authority.back() == ':') return false;
     if (port.size() > 5) return false;
-    for (char c : port)
+    unsigned number = 0;
+    for (char c : port) {
         if (c < '0' || c > '9') return false;
-    return true;
+        number = number * 10 + unsigned(c - '0');
+    }
+    return port.empty() || (number > 0 && number <= 65535);
 }
 
 STRIPE_ASIO_DECL error_code parse_login_link(std::string_view body, login_link& out, std::string& why) {

@@ -1,0 +1,101 @@
+// Out of memory inside a call: the Nth allocation on the client's thread fails, for N = 1, 2, ...
+// until a call goes through untouched. Each time the call completes exactly once (or its
+// initiation throws to the caller), and afterwards its slot is free: the next call on the same
+// one-connection client succeeds. The fake server runs on its own thread and is not affected.
+#include "integration/fixture.hpp"
+
+#include <cstdlib>
+#include <new>
+
+namespace {
+thread_local long allocations_until_failure = -1; ///< -1: never fail
+thread_local bool failed_one = false;
+
+/// Where a failure is injected: a place for a debugger's breakpoint.
+[[gnu::noinline]] void failing_allocation() { asm volatile(""); }
+
+void* counted_allocation(std::size_t n) {
+    if (allocations_until_failure == 0) {
+        failing_allocation();
+        allocations_until_failure = -1; // one failure per run; what follows may allocate again
+        failed_one = true;
+        throw std::bad_alloc();
+    }
+    if (allocations_until_failure > 0) --allocations_until_failure;
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+} // namespace
+
+void* operator new(std::size_t n) { return counted_allocation(n); }
+void* operator new[](std::size_t n) { return counted_allocation(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+using namespace test;
+using stripe_asio::errc;
+
+TEST_CASE("memory running out at any allocation of a call never leaves a slot taken or a call hanging") {
+    enum scenario { reused, fresh_connection, retried_500, refused_400 };
+    for (bool thread_safe : {false, true})
+    for (scenario sc : {reused, fresh_connection, retried_500, refused_400}) {
+        CAPTURE(thread_safe);
+        CAPTURE(int(sc));
+        fake_stripe server;
+        asio::io_context ioc;
+        auto cfg = config_for(server);
+        cfg.max_connections = 1;
+        cfg.thread_safe = thread_safe;
+        cfg.retry.max_retries = 1;
+        stripe_asio::client client(ioc, cfg);
+        bool untouched = false;
+        for (long n = 0; n < 2000 && !untouched; ++n) {
+            CAPTURE(n);
+            if (sc == fresh_connection) server.close_idle_connections();
+            if (sc == retried_500) server.push(fault::stripe_error(500, "api_error"));
+            if (sc == refused_400) server.push(fault::stripe_error(400, "invalid_request_error"));
+            int completions = 0;
+            stripe_asio::error_code result;
+            bool initiation_threw = false;
+            failed_one = false;
+            allocations_until_failure = n;
+            try {
+                client.create_login_link("acct_1032D82eZvKYlo2C", stripe_asio::request_options{},
+                                         [&](stripe_asio::error_code ec, stripe_asio::diagnostics, stripe_asio::login_link) {
+                                             ++completions;
+                                             result = ec;
+                                         });
+            } catch (const std::bad_alloc&) {
+                initiation_threw = true;
+            }
+            // A failure after the call completed goes on out of run(); run on until no work is left.
+            for (int runs = 0; runs < 10; ++runs) {
+                try {
+                    ioc.restart();
+                    ioc.run();
+                    break;
+                } catch (const std::bad_alloc&) {
+                }
+            }
+            allocations_until_failure = -1;
+            untouched = !failed_one;
+            if (initiation_threw) {
+                CHECK(completions == 0);
+            } else {
+                REQUIRE(completions == 1);
+                bool refused = sc == refused_400 && result == errc::invalid_request;
+                CHECK((!result || refused || result == errc::out_of_memory || result == errc::connection_error));
+            }
+            auto stats = client.stats();
+            CHECK(stats.calls_in_flight == 0);
+            CHECK(stats.waiters == 0);
+            // The one slot is free again (a fault the failed call did not reach answers first).
+            auto [ec, diag, link] = make_link(ioc, client);
+            if (ec && (sc == retried_500 || sc == refused_400)) std::tie(ec, diag, link) = make_link(ioc, client);
+            REQUIRE_MESSAGE(!ec, diag.to_string());
+        }
+        CHECK(untouched); // N ran past every allocation of a call
+    }
+}
