@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -23,7 +24,7 @@ namespace {
 constexpr std::string_view usage_text =
     "usage: fake-stripe [--port N] [--address A] [--cert PEM_FILE --key PEM_FILE]\n"
     "                   [--api-key K] [--ca-out FILE] [--print-ca] [--idle-timeout-ms N]\n"
-    "                   [--no-record] [--fault F]...\n"
+    "                   [--no-record] [--fault F]... [--random-faults RATE [--seed N]]\n"
     "\n"
     "A Stripe-shaped HTTPS server answering POST /v1/accounts/{account}/login_links.\n"
     "\n"
@@ -38,7 +39,17 @@ constexpr std::string_view usage_text =
     "  --no-record          do not keep received requests (the default here)\n"
     "  --fault F            script the next login-link call (repeat for more, in order):\n"
     "                       a status (500, 429, 409, ...) answered with a Stripe error,\n"
-    "                       or close, close-mid-headers, truncate, garbage, oversize, hang\n"
+    "                       or close, close-mid-headers, truncate, garbage, oversize, hang,\n"
+    "                       reset, duplicate, trailing-garbage (the extra bytes in the answer's\n"
+    "                       write), duplicate-separate, trailing-garbage-separate (in a write\n"
+    "                       of their own)\n"
+    "  --random-faults RATE give each login-link call without a scripted fault, with probability\n"
+    "                       RATE (0 to 1), a fault drawn uniformly from: 500, 503, 409\n"
+    "                       lock_timeout, 429 rate_limit, 429 lock_timeout, 400, 402 (each with\n"
+    "                       no, a true or a false Stripe-Should-Retry), close, close-mid-headers,\n"
+    "                       truncate, garbage, oversize, hang (2 to 5 s, then close), delay\n"
+    "                       (10 to 1500 ms), reset, duplicate, trailing-garbage (either write)\n"
+    "  --seed N             the random faults' seed (default 1): the same draws for the same N\n"
     "  --help               this text\n"
     "\n"
     "Prints 'listening on https://HOST:PORT' once ready.\n";
@@ -63,12 +74,29 @@ stripe_asio::testing::fault parse_fault(const std::string& text) {
     if (text == "garbage") return fault::with(fault::action::garbage_body);
     if (text == "oversize") return fault::with(fault::action::oversized_body);
     if (text == "hang") return fault::with(fault::action::hang);
+    if (text == "reset") return fault::with(fault::action::reset);
+    if (text == "duplicate") return fault::with(fault::action::duplicate_response);
+    if (text == "trailing-garbage") return fault::with(fault::action::trailing_garbage);
+    if (text == "duplicate-separate" || text == "trailing-garbage-separate") {
+        fault f = fault::with(text == "duplicate-separate" ? fault::action::duplicate_response
+                                                           : fault::action::trailing_garbage);
+        f.stray_in_separate_write = true;
+        return f;
+    }
     if (text.size() == 3 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
         unsigned status = unsigned(std::stoul(text));
         if (status >= 400 && status <= 599)
             return fault::stripe_error(status, status >= 500 ? "api_error" : "invalid_request_error");
     }
     usage_error("unknown fault " + text);
+}
+
+double parse_rate(const std::string& flag, const std::string& text) {
+    char* end = nullptr;
+    double rate = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(rate >= 0 && rate <= 1))
+        usage_error("bad value for " + flag + ": " + text + " (0 to 1)");
+    return rate;
 }
 
 unsigned long parse_number(const std::string& flag, const std::string& text, unsigned long max) {
@@ -123,6 +151,11 @@ int main(int argc, char** argv) {
             opts.record_requests = false;
         } else if (arg == "--fault") {
             faults.push_back(parse_fault(value()));
+        } else if (arg == "--random-faults") {
+            opts.random_faults.rate = parse_rate(arg, value());
+        } else if (arg == "--seed") {
+            opts.random_faults.seed =
+                parse_number(arg, value(), std::numeric_limits<unsigned long>::max());
         } else {
             usage_error("unknown option " + arg);
         }

@@ -1,8 +1,9 @@
 // The fake Stripe server: one io_context on its own thread, one coroutine per connection.
 //
 // Everything that touches sockets runs on the server thread. The test thread only reads atomics,
-// takes `mutex` for the fault script, the recorded requests and the idempotency store, and posts
-// to the server thread for stop() and close_idle_connections().
+// takes `mutex` for the fault script, the recorded requests and the idempotency store, posts
+// to the server thread for stop() and close_idle_connections(), and waits on `settle_cv` in
+// wait_until_settled().
 #include <stripe_asio/testing/fake_stripe.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -39,11 +40,13 @@
 
 #include <atomic>
 #include <charconv>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <deque>
 #include <future>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -70,9 +73,9 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t header_limit = 16 * 1024;
 constexpr std::size_t body_limit = 64 * 1024;
 constexpr std::size_t first_read_size = 16 * 1024;
-// Stripe forgets idempotency keys after a day; we forget the oldest once there are this many,
-// so a benchmark sending a fresh key per call keeps a flat memory profile.
-constexpr std::size_t idempotency_capacity = 100'000;
+// Stripe forgets idempotency keys after a day; we forget the oldest once there are
+// options::idempotency_capacity, so a benchmark sending a fresh key per call keeps a flat memory
+// profile.
 constexpr std::string_view alphanumerics =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -481,6 +484,18 @@ struct fake_stripe::impl {
             : id(id), stream(std::move(socket), server.ssl), idle_timer(stream.get_executor()),
               delay_timer(stream.get_executor()) {}
 
+        /// An abortive close: SO_LINGER 0 makes the kernel send RST instead of FIN.
+        void reset() {
+            if (closed)
+                return;
+            closed = true;
+            boost::system::error_code ignored;
+            stream.next_layer().set_option(tcp::socket::linger(true, 0), ignored);
+            stream.next_layer().close(ignored);
+            idle_timer.cancel();
+            delay_timer.cancel();
+        }
+
         /// Plain TCP close (no close_notify): pending operations finish with an error.
         void close() {
             if (closed)
@@ -502,6 +517,12 @@ struct fake_stripe::impl {
         std::string body;    // the response body being sent
         std::string out;     // the response bytes being sent
         std::string scratch; // percent-decoding
+        std::string delivery_key; // Idempotency-Key of the intact answer being sent
+        std::string stray;        // what duplicate_response / trailing_garbage add to an answer
+        std::size_t sent = 0;     // bytes the last send() wrote
+        // A stray copy or junk went out in a write of its own: the client may already have taken
+        // it for the next answer, so every answer after it on this connection is out of step.
+        bool stray_sent = false;
         std::size_t served = 0;
         std::uint64_t idle_generation = 0;
         bool waiting = false; // between requests: nothing of the next one has arrived
@@ -515,7 +536,11 @@ struct fake_stripe::impl {
         unsigned status = 200;
         std::string_view content_type = "application/json";
         std::chrono::milliseconds delay{0};
+        std::chrono::milliseconds hang_for{0};
+        std::size_t oversized_bytes = 0;
         std::vector<std::pair<std::string, std::string>> extra_headers;
+        bool intact = false;          // a stored 200 login link, counted against delivery_key
+        bool stray_separate = false;  // the stray part goes in a write of its own
         bool keep_alive = true;
         bool replayed = false;
         bool login_call = false;
@@ -525,6 +550,15 @@ struct fake_stripe::impl {
         std::string fingerprint;
         unsigned status;
         std::string body;
+        std::list<const std::string*>::iterator age; // its place in idempotency_order
+        key_deliveries delivered;                     // intact answers sent for it
+    };
+
+    struct string_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
     };
 
     explicit impl(options o) : opts(std::move(o)) {}
@@ -538,21 +572,33 @@ struct fake_stripe::impl {
     std::uint64_t token_key[2] = {0, 0};
 
     // ---- shared with the test thread
-    mutable std::mutex mutex; // guards the four members below
+    mutable std::mutex mutex; // guards the members below, up to the atomics
     std::deque<fault> faults;
     std::vector<received_request> recorded;
-    std::unordered_map<std::string, stored_answer> idempotency;
-    std::deque<std::string> idempotency_order;
+    std::unordered_map<std::string, stored_answer, string_hash, std::equal_to<>> idempotency;
+    std::list<const std::string*> idempotency_order; // oldest first; points at the map's keys
+    std::size_t keys_delivered = 0; // remembered keys with a delivery
     std::unordered_set<std::string> used_tokens;
 
     std::atomic<std::size_t> login_calls{0};
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::size_t> open{0};
+    std::atomic<std::size_t> waiting_now{0}; // open connections idle between requests
     std::atomic<std::size_t> peak{0};
+    std::atomic<std::uint64_t> intact_delivered{0};
+    std::atomic<std::uint64_t> random_counts[random_fault_kinds] = {};
+    std::atomic<std::uint64_t> scripted_count{0};
+    std::atomic<std::uint64_t> hangs_expired{0};
+
+    // wait_until_settled(): the server thread notifies only while someone waits.
+    mutable std::mutex settle_mutex;
+    mutable std::condition_variable settle_cv;
+    mutable std::atomic<int> settle_watchers{0};
 
     // ---- server thread only
     std::unordered_set<connection*> connections;
     alnum_source random;
+    std::mt19937_64 fault_random{opts.random_faults.seed};
     bool stopping = false;
 
     // Declared after everything the coroutines touch: destroying the io_context destroys any
@@ -572,9 +618,15 @@ struct fake_stripe::impl {
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> run_connection(std::shared_ptr<connection> self);
     asio::awaitable<void> converse(const std::shared_ptr<connection>& self);
-    asio::awaitable<bool> answer(connection& c);
-    asio::awaitable<void> hang(connection& c);
+    asio::awaitable<bool> answer(const std::shared_ptr<connection>& self);
+    asio::awaitable<void> hang(const std::shared_ptr<connection>& self,
+                               std::chrono::milliseconds hang_for);
     asio::awaitable<bool> send(connection& c);
+    asio::awaitable<bool> send_oversized(connection& c, const request& req, const reply& r);
+
+    void settle_changed();
+    std::optional<fault> draw_random_fault();
+    void count_delivered(std::string_view key, long in_step, long behind_stray);
 
     void arm_idle(const std::shared_ptr<connection>& c);
     void disarm_idle(connection& c);
@@ -615,6 +667,9 @@ void fake_stripe::impl::start() {
     check(SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1),
           "session id context");
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    // OpenSSL keeps 20,480 sessions by default (megabytes); a soak test opening thousands of
+    // connections would see the server's memory grow for a long while.
+    SSL_CTX_sess_set_cache_size(ctx, 1024);
     SSL_CTX_set_alpn_select_cb(ctx, select_http11, nullptr);
 
     if (RAND_bytes(reinterpret_cast<unsigned char*>(token_key), sizeof token_key) != 1)
@@ -712,6 +767,7 @@ asio::awaitable<void> fake_stripe::impl::run_connection(std::shared_ptr<connecti
         ~deregister() {
             server.connections.erase(c);
             server.open.fetch_sub(1);
+            server.settle_changed();
         }
     } guard{*this, self.get()};
     try {
@@ -754,10 +810,13 @@ asio::awaitable<void> fake_stripe::impl::converse(const std::shared_ptr<connecti
             if (c.close_at_idle)
                 co_return;
             c.waiting = true;
+            waiting_now.fetch_add(1);
+            settle_changed();
             arm_idle(self);
             auto [ec, n] =
                 co_await c.stream.async_read_some(c.buffer.prepare(first_read_size), nothrow);
             c.waiting = false;
+            waiting_now.fetch_sub(1);
             disarm_idle(c);
             if (ec || c.closed)
                 co_return;
@@ -810,13 +869,14 @@ asio::awaitable<void> fake_stripe::impl::converse(const std::shared_ptr<connecti
             co_return;
         }
 
-        if (!co_await answer(c) || c.closed)
+        if (!co_await answer(self) || c.closed)
             co_return;
     }
 }
 
 asio::awaitable<bool> fake_stripe::impl::send(connection& c) {
     auto [ec, n] = co_await asio::async_write(c.stream, asio::buffer(c.out), nothrow);
+    c.sent = n;
     // An oversized answer should not pin megabytes to a long-lived connection.
     if (c.out.capacity() > 1024 * 1024) {
         std::string().swap(c.out);
@@ -825,7 +885,47 @@ asio::awaitable<bool> fake_stripe::impl::send(connection& c) {
     co_return !ec;
 }
 
-asio::awaitable<void> fake_stripe::impl::hang(connection& c) {
+asio::awaitable<bool> fake_stripe::impl::send_oversized(connection& c, const request& req,
+                                                       const reply& r) {
+    // Valid JSON when it is big enough to be, so only a size limit can catch it. Streamed from a
+    // static filler: megabytes allocated and freed per fault would leave the server's heap
+    // fragmented, and a soak test's memory readings with it.
+    constexpr std::string_view head = R"({"object":"login_link","url":")";
+    const std::size_t n = r.oversized_bytes;
+    const std::string_view prefix = head.substr(0, std::min(n, head.size()));
+    const std::string_view suffix = n >= head.size() + 2 ? "\"}" : "";
+    std::size_t filler = n - prefix.size() - suffix.size();
+
+    write_head(c, req, r, n);
+    c.out.append(prefix);
+    if (!co_await send(c))
+        co_return false;
+    static const std::string filler_block(16 * 1024, 'a');
+    while (filler > 0) {
+        const std::size_t piece = std::min(filler, filler_block.size());
+        auto [ec, sent] =
+            co_await asio::async_write(c.stream, asio::buffer(filler_block.data(), piece), nothrow);
+        if (ec)
+            co_return false;
+        filler -= piece;
+    }
+    c.out.assign(suffix);
+    co_return co_await send(c);
+}
+
+asio::awaitable<void> fake_stripe::impl::hang(const std::shared_ptr<connection>& self,
+                                              std::chrono::milliseconds hang_for) {
+    connection& c = *self;
+    if (hang_for.count() > 0) {
+        // The handler holds the connection, so it may outlive this frame; close() cancels it.
+        c.delay_timer.expires_after(hang_for);
+        c.delay_timer.async_wait([this, self](boost::system::error_code ec) {
+            if (!ec && !self->closed) {
+                hangs_expired.fetch_add(1);
+                self->close();
+            }
+        });
+    }
     // Never answer, but keep a read pending so that a client giving up frees the connection.
     char sink[512];
     while (!c.closed) {
@@ -835,7 +935,8 @@ asio::awaitable<void> fake_stripe::impl::hang(connection& c) {
     }
 }
 
-asio::awaitable<bool> fake_stripe::impl::answer(connection& c) {
+asio::awaitable<bool> fake_stripe::impl::answer(const std::shared_ptr<connection>& self) {
+    connection& c = *self;
     const request& req = c.parser->get();
     ++c.served;
     reply r;
@@ -845,7 +946,7 @@ asio::awaitable<bool> fake_stripe::impl::answer(connection& c) {
 
     if (opts.record_requests) {
         bool silent = r.what == fault::action::close_before_response ||
-                      r.what == fault::action::hang;
+                      r.what == fault::action::hang || r.what == fault::action::reset;
         record(c, req, silent ? 0 : r.status, r.replayed);
     }
 
@@ -861,22 +962,74 @@ asio::awaitable<bool> fake_stripe::impl::answer(connection& c) {
     switch (r.what) {
     case fault::action::close_before_response:
         co_return false;
+    case fault::action::reset:
+        c.reset();
+        co_return false;
     case fault::action::hang:
-        co_await hang(c);
+        co_await hang(self, r.hang_for);
         co_return false;
     case fault::action::close_mid_headers:
         c.out = "HTTP/1.1 200 OK\r\nContent-Type: appl";
         co_await send(c);
         co_return false;
+    case fault::action::oversized_body:
+        co_return co_await send_oversized(c, req, r) && r.keep_alive;
     case fault::action::truncated_body:
         write_head(c, req, r, c.body.size());
         c.out.append(c.body, 0, c.body.size() / 2);
         co_await send(c);
         co_return false;
-    default:
+    default: {
         write_head(c, req, r, c.body.size());
         c.out += c.body;
-        co_return co_await send(c) && r.keep_alive;
+        const std::size_t answer_size = c.out.size();
+        const bool stray_copy = r.what == fault::action::duplicate_response;
+        c.stray.clear();
+        if (stray_copy) {
+            c.stray = c.out;
+        } else if (r.what == fault::action::trailing_garbage) {
+            // Not HTTP, with a TLS-record-like start and a NUL, where a next response would begin.
+            static constexpr char junk[] = "\x16\x03\x01garbage after the response\0\xff\r\n";
+            c.stray.assign(junk, sizeof junk - 1);
+        }
+
+        // Counted before the write, so that a client that has read the answer finds it counted.
+        // A stray copy is never in step: the client asked for one answer.
+        const bool behind = c.stray_sent;
+        const long in_step = r.intact && !behind ? 1 : 0;
+        const long out_of_step = r.intact ? (behind ? 1 : 0) + (stray_copy ? 1 : 0) : 0;
+        if (r.intact)
+            count_delivered(c.delivery_key, in_step, out_of_step);
+
+        std::size_t answer_sent = 0, stray_sent = 0;
+        bool ok;
+        if (!r.stray_separate || c.stray.empty()) {
+            // In the same write: a client that reads the answer finds the stray bytes with it.
+            c.out += c.stray;
+            ok = co_await send(c);
+            answer_sent = std::min(c.sent, answer_size);
+            stray_sent = c.sent - answer_sent;
+        } else {
+            ok = co_await send(c);
+            answer_sent = c.sent;
+            if (ok) {
+                c.stray_sent = true;
+                c.out.swap(c.stray);
+                ok = co_await send(c);
+                stray_sent = c.sent;
+            }
+        }
+        if (r.intact) {
+            const bool answer_whole = answer_sent == answer_size;
+            const bool copy_whole = stray_copy && stray_sent == answer_size;
+            const long lost_in_step = in_step && !answer_whole ? 1 : 0;
+            const long lost_out_of_step =
+                (behind && !answer_whole ? 1 : 0) + (stray_copy && !copy_whole ? 1 : 0);
+            if (lost_in_step || lost_out_of_step)
+                count_delivered(c.delivery_key, -lost_in_step, -lost_out_of_step);
+        }
+        co_return ok && r.keep_alive;
+    }
     }
 }
 
@@ -953,6 +1106,7 @@ void fake_stripe::impl::decide(connection& c, const request& req, reply& r) {
 
     const std::string_view key = req["Idempotency-Key"];
     std::string fingerprint;
+    bool replay = false; // c.body holds the stored 200 for this key
     if (!key.empty()) {
         if (key.size() > 255) {
             c.body = error_json("invalid_request_error", {},
@@ -964,79 +1118,177 @@ void fake_stripe::impl::decide(connection& c, const request& req, reply& r) {
         fingerprint.append(req.method_string()).append(" ").append(target).append("\n");
         fingerprint.append(req.body());
         std::lock_guard lock(mutex);
-        if (auto it = idempotency.find(std::string(key)); it != idempotency.end()) {
-            if (it->second.fingerprint == fingerprint) {
-                r.status = it->second.status;
-                r.replayed = true;
-                c.body = it->second.body;
-            } else {
+        if (auto it = idempotency.find(key); it != idempotency.end()) {
+            if (it->second.fingerprint != fingerprint) {
                 c.body = error_json(
                     "idempotency_error", {},
                     "Keys for idempotent requests can only be used with the same parameters "
                     "they were first used with. Try using a key other than '" +
                         std::string(key) + "' if you meant to execute a different request.");
+                return;
             }
-            return;
+            replay = true;
+            c.body = it->second.body;
         }
     }
 
+    // Scripted faults wait for a call that is not a replay; random ones hit any call.
     std::optional<fault> f;
-    {
+    if (!replay) {
         std::lock_guard lock(mutex);
         if (!faults.empty()) {
             f.emplace(std::move(faults.front()));
             faults.pop_front();
+            scripted_count.fetch_add(1, std::memory_order_relaxed);
         }
     }
+    if (!f)
+        f = draw_random_fault();
+
+    // The stored answer for a replay; else a new link, remembered for its key.
+    auto login_link_answer = [&] {
+        r.status = 200;
+        if (replay) {
+            r.replayed = true;
+        } else {
+            login_link_body(c, account);
+            if (!key.empty())
+                remember(key, std::move(fingerprint), c.body);
+        }
+        if (!key.empty()) {
+            r.intact = true;
+            c.delivery_key.assign(key);
+        }
+    };
 
     r.status = 200;
-    if (f) {
-        r.delay = f->delay;
-        r.extra_headers = std::move(f->headers);
-        for (const auto& [name, value] : r.extra_headers)
-            if (beast::iequals(name, "Connection") && value.find("close") != std::string::npos)
-                r.keep_alive = false;
-        switch (f->what) {
-        case fault::action::respond:
-            if (f->status != 200 || !f->body.empty()) {
-                r.status = f->status;
-                c.body = f->body.empty() ? generic_error(f->status) : std::move(f->body);
-                if (r.status == 200 && !key.empty())
-                    remember(key, std::move(fingerprint), c.body);
-                return;
-            }
-            break; // a normal login link, maybe late or with extra headers
-        case fault::action::garbage_body:
-            c.body = "<html>not json</html>";
-            return;
-        case fault::action::oversized_body: {
-            // Valid JSON when it is big enough to be, so only a size limit can catch it.
-            constexpr std::string_view head = R"({"object":"login_link","url":")";
-            const std::size_t n = f->oversized_bytes;
-            c.body.assign(head.substr(0, std::min(n, head.size())));
-            if (n >= head.size() + 2) {
-                c.body.append(n - head.size() - 2, 'a');
-                c.body.append("\"}");
-            } else {
-                c.body.append(n - c.body.size(), 'a');
+    if (!f)
+        return login_link_answer();
+    r.delay = f->delay;
+    r.hang_for = f->hang_for;
+    r.stray_separate = f->stray_in_separate_write;
+    r.extra_headers = std::move(f->headers);
+    for (const auto& [name, value] : r.extra_headers)
+        if (beast::iequals(name, "Connection") && value.find("close") != std::string::npos)
+            r.keep_alive = false;
+    switch (f->what) {
+    case fault::action::respond:
+        if (f->status != 200 || !f->body.empty()) {
+            r.status = f->status;
+            c.body = f->body.empty() ? generic_error(f->status) : std::move(f->body);
+            if (r.status == 200 && !key.empty()) {
+                remember(key, std::move(fingerprint), c.body);
+                r.intact = true;
+                c.delivery_key.assign(key);
             }
             return;
         }
-        case fault::action::truncated_body:
-            r.what = f->what;
-            login_link_body(c, account);
-            return;
-        case fault::action::close_before_response:
-        case fault::action::close_mid_headers:
-        case fault::action::hang:
-            r.what = f->what;
-            return;
-        }
+        break; // a normal login link, maybe late or with extra headers
+    case fault::action::duplicate_response:
+    case fault::action::trailing_garbage:
+        r.what = f->what;
+        return login_link_answer();
+    case fault::action::garbage_body:
+        c.body = "<html>not json</html>";
+        return;
+    case fault::action::oversized_body:
+        r.what = f->what;
+        r.oversized_bytes = f->oversized_bytes;
+        return;
+    case fault::action::truncated_body:
+        r.what = f->what;
+        if (!replay)
+            login_link_body(c, account); // never stored: the client cannot have had it
+        return;
+    case fault::action::close_before_response:
+    case fault::action::close_mid_headers:
+    case fault::action::hang:
+    case fault::action::reset:
+        r.what = f->what;
+        return;
     }
+    login_link_answer();
+}
 
-    login_link_body(c, account);
-    if (!key.empty())
-        remember(key, std::move(fingerprint), c.body);
+std::optional<fault> fake_stripe::impl::draw_random_fault() {
+    const auto& rf = opts.random_faults;
+    if (!(rf.rate > 0))
+        return std::nullopt;
+    // Plain arithmetic on the generator's output: the same draws from a seed everywhere.
+    auto uniform = [this](std::uint64_t n) { return fault_random() % n; };
+    auto duration = [&](std::chrono::milliseconds lo, std::chrono::milliseconds hi) {
+        if (hi <= lo)
+            return lo;
+        const auto span = static_cast<std::uint64_t>((hi - lo).count());
+        return lo + std::chrono::milliseconds(uniform(span + 1));
+    };
+    const double draw = static_cast<double>(fault_random() >> 11) * 0x1.0p-53;
+    if (draw >= rf.rate)
+        return std::nullopt;
+    const auto kind = static_cast<random_fault_kind>(uniform(random_fault_kinds));
+    random_counts[static_cast<std::size_t>(kind)].fetch_add(1, std::memory_order_relaxed);
+
+    auto error = [&](unsigned status, const char* type, const char* code) {
+        fault e = fault::stripe_error(status, type, code);
+        if (auto header = uniform(3); header > 0)
+            e.headers.emplace_back("Stripe-Should-Retry", header == 1 ? "true" : "false");
+        return e;
+    };
+    using k = random_fault_kind;
+    switch (kind) {
+    case k::status_500: return error(500, "api_error", "");
+    case k::status_503: return error(503, "api_error", "");
+    case k::status_409_lock_timeout: return error(409, "invalid_request_error", "lock_timeout");
+    case k::status_429_rate_limit: return error(429, "invalid_request_error", "rate_limit");
+    case k::status_429_lock_timeout: return error(429, "invalid_request_error", "lock_timeout");
+    case k::status_400: return error(400, "invalid_request_error", "parameter_invalid_empty");
+    case k::status_402: return error(402, "card_error", "card_declined");
+    case k::close_before_response: return fault::with(fault::action::close_before_response);
+    case k::close_mid_headers: return fault::with(fault::action::close_mid_headers);
+    case k::truncated_body: return fault::with(fault::action::truncated_body);
+    case k::garbage_body: return fault::with(fault::action::garbage_body);
+    case k::oversized_body: return fault::with(fault::action::oversized_body);
+    case k::hang: {
+        fault h = fault::with(fault::action::hang);
+        h.hang_for = duration(rf.hang_for_min, rf.hang_for_max);
+        return h;
+    }
+    case k::delay: return fault::delayed(duration(rf.delay_min, rf.delay_max));
+    case k::reset: return fault::with(fault::action::reset);
+    case k::duplicate_response:
+    case k::trailing_garbage: {
+        fault stray = fault::with(kind == k::duplicate_response ? fault::action::duplicate_response
+                                                                : fault::action::trailing_garbage);
+        stray.stray_in_separate_write = uniform(2) == 1;
+        return stray;
+    }
+    }
+    return std::nullopt;
+}
+
+void fake_stripe::impl::count_delivered(std::string_view key, long in_step, long behind_stray) {
+    std::lock_guard lock(mutex);
+    intact_delivered.fetch_add(static_cast<std::uint64_t>(in_step + behind_stray),
+                               std::memory_order_relaxed); // wraps correctly for a negative sum
+    auto it = idempotency.find(key);
+    if (it == idempotency.end())
+        return; // forgotten meanwhile
+    key_deliveries& d = it->second.delivered;
+    const bool had = d.total() > 0;
+    d.in_step = static_cast<std::size_t>(static_cast<long>(d.in_step) + in_step);
+    d.behind_stray = static_cast<std::size_t>(static_cast<long>(d.behind_stray) + behind_stray);
+    const bool has = d.total() > 0;
+    if (!had && has)
+        ++keys_delivered;
+    else if (had && !has)
+        --keys_delivered;
+}
+
+void fake_stripe::impl::settle_changed() {
+    if (settle_watchers.load() == 0)
+        return;
+    std::lock_guard lock(settle_mutex);
+    settle_cv.notify_all();
 }
 
 bool fake_stripe::impl::authorized(connection& c, const request& req, reply& r) {
@@ -1159,13 +1411,17 @@ void fake_stripe::impl::remember(std::string_view key, std::string fingerprint,
                                  const std::string& body) {
     std::lock_guard lock(mutex);
     auto [it, inserted] =
-        idempotency.try_emplace(std::string(key), stored_answer{std::move(fingerprint), 200, body});
+        idempotency.try_emplace(std::string(key),
+                                stored_answer{std::move(fingerprint), 200, body, {}, {}});
     if (!inserted)
         return;
-    idempotency_order.push_back(it->first);
-    if (idempotency_order.size() > idempotency_capacity) {
-        idempotency.erase(idempotency_order.front());
+    it->second.age = idempotency_order.insert(idempotency_order.end(), &it->first);
+    if (idempotency_order.size() > std::max<std::size_t>(opts.idempotency_capacity, 1)) {
+        auto oldest = idempotency.find(*idempotency_order.front());
+        if (oldest->second.delivered.total() > 0)
+            --keys_delivered;
         idempotency_order.pop_front();
+        idempotency.erase(oldest);
     }
 }
 
@@ -1293,6 +1549,112 @@ void fake_stripe::close_idle_connections() {
         done.set_value();
     });
     closed.wait();
+}
+
+std::optional<std::string> fake_stripe::link_for_key(std::string_view key) const {
+    std::lock_guard lock(impl_->mutex);
+    auto it = impl_->idempotency.find(key);
+    if (it == impl_->idempotency.end())
+        return std::nullopt;
+    // Our own bodies: {"object":"login_link","created":N,"url":"..."}, no escapes in the URL.
+    constexpr std::string_view url_field = R"("url":")";
+    std::string_view body = it->second.body;
+    std::size_t start = body.find(url_field);
+    if (start == std::string_view::npos)
+        return std::nullopt;
+    start += url_field.size();
+    std::size_t end = body.find('"', start);
+    if (end == std::string_view::npos)
+        return std::nullopt;
+    return std::string(body.substr(start, end - start));
+}
+
+key_deliveries fake_stripe::deliveries_for_key(std::string_view key) const {
+    std::lock_guard lock(impl_->mutex);
+    auto it = impl_->idempotency.find(key);
+    return it == impl_->idempotency.end() ? key_deliveries{} : it->second.delivered;
+}
+
+std::size_t fake_stripe::delivered_for_key(std::string_view key) const {
+    return deliveries_for_key(key).total();
+}
+
+std::size_t fake_stripe::keys_with_delivered_link() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->keys_delivered;
+}
+
+std::uint64_t fake_stripe::intact_answers_delivered() const {
+    return impl_->intact_delivered.load();
+}
+
+key_deliveries fake_stripe::forget_key(std::string_view key) {
+    std::lock_guard lock(impl_->mutex);
+    auto it = impl_->idempotency.find(key);
+    if (it == impl_->idempotency.end())
+        return {};
+    const key_deliveries delivered = it->second.delivered;
+    if (delivered.total() > 0)
+        --impl_->keys_delivered;
+    impl_->idempotency_order.erase(it->second.age);
+    impl_->idempotency.erase(it);
+    return delivered;
+}
+
+std::size_t fake_stripe::idempotency_keys_remembered() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->idempotency.size();
+}
+
+const char* fake_stripe::name(random_fault_kind k) noexcept {
+    using rk = random_fault_kind;
+    switch (k) {
+    case rk::status_500: return "500";
+    case rk::status_503: return "503";
+    case rk::status_409_lock_timeout: return "409_lock_timeout";
+    case rk::status_429_rate_limit: return "429_rate_limit";
+    case rk::status_429_lock_timeout: return "429_lock_timeout";
+    case rk::status_400: return "400";
+    case rk::status_402: return "402";
+    case rk::close_before_response: return "close_before_response";
+    case rk::close_mid_headers: return "close_mid_headers";
+    case rk::truncated_body: return "truncated_body";
+    case rk::garbage_body: return "garbage_body";
+    case rk::oversized_body: return "oversized_body";
+    case rk::hang: return "hang";
+    case rk::delay: return "delay";
+    case rk::reset: return "reset";
+    case rk::duplicate_response: return "duplicate_response";
+    case rk::trailing_garbage: return "trailing_garbage";
+    }
+    return "unknown";
+}
+
+std::uint64_t fake_stripe::random_faults_injected(random_fault_kind k) const {
+    return impl_->random_counts[static_cast<std::size_t>(k)].load();
+}
+
+std::uint64_t fake_stripe::random_faults_injected() const {
+    std::uint64_t total = 0;
+    for (const auto& n : impl_->random_counts)
+        total += n.load();
+    return total;
+}
+
+std::uint64_t fake_stripe::scripted_faults_injected() const { return impl_->scripted_count.load(); }
+std::uint64_t fake_stripe::hangs_outlived() const { return impl_->hangs_expired.load(); }
+
+bool fake_stripe::wait_until_settled(std::size_t n, std::chrono::milliseconds timeout) const {
+    impl& s = *impl_;
+    auto settled = [&] { return s.open.load() == n && s.waiting_now.load() == n; };
+    s.settle_watchers.fetch_add(1);
+    bool ok;
+    {
+        std::unique_lock lock(s.settle_mutex);
+        ok = s.settle_cv.wait_for(lock, timeout, settled);
+    }
+    s.settle_watchers.fetch_sub(1);
+    return ok;
 }
 
 void fake_stripe::reset_counters() {
