@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command of README.md: installs what is missing, builds, runs every test, builds again
-# under AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite there too, then runs the
-# thread-safety tests under ThreadSanitizer.
+# under AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite there too, runs the
+# thread-safety tests under ThreadSanitizer, then every libFuzzer target (clang) for
+# FUZZ_SECONDS (default 60) each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -19,4 +20,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSTRIPE_ASIO_SANITIZE=thread
 cmake --build build-tsan -j "$jobs" --target stripe_asio_thread_tests
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build-tsan/test/stripe_asio_thread_tests
-echo "All tests passed (plain, ASan+UBSan and TSan builds)."
+# The fuzzers: clang's libFuzzer with ASan+UBSan, from the seeds and past findings in fuzz/.
+scripts/fuzz.sh
+echo "All tests passed (plain, ASan+UBSan and TSan builds, fuzzers)."
