@@ -165,6 +165,21 @@ asio::awaitable<bool> self_test(unsigned short port, stripe_asio::testing::fake_
     r = co_await send(port, http::verb::post, "/dashboard", bob_sid, csrf);
     check(r.result_int() == 403, "alice's CSRF token is refused in bob's session");
 
+    // A server (or a proxy) that sends every answer twice, or junk after it: alice and bob click
+    // in turn, and each is only ever sent to a link for their own account.
+    const std::string bob_account = fake.base_url() + "/express/acct_1BobExpress22/";
+    bool own_links = true;
+    for (int click = 0; click < 10; ++click) {
+        fault stray = fault::with(click % 2 ? fault::action::trailing_garbage : fault::action::duplicate_response);
+        stray.stray_in_separate_write = click % 4 >= 2;
+        fake.push(stray);
+        const bool alices = click % 2 == 0;
+        r = co_await send(port, http::verb::post, "/dashboard", alices ? sid : bob_sid, alices ? csrf : bob_csrf);
+        own_links = own_links && r.result_int() == 302 &&
+                    r[http::field::location].starts_with(alices ? alice_account : bob_account);
+    }
+    check(own_links, "answers sent twice or followed by junk: every click gets its own account's link");
+
     r = co_await send(port, http::verb::post, "/logout", sid, csrf);
     check(r.result_int() == 303 && r[http::field::set_cookie].find("Max-Age=0") != std::string_view::npos,
           "sign out: 303, cookie cleared");
