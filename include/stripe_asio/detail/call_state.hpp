@@ -73,9 +73,7 @@ public:
     std::array<char, uuid_text_length> generated_key{};
     std::string_view idempotency_key; ///< the caller's, or generated_key
     clock_type::time_point deadline = clock_type::time_point::max();
-    clock_type::time_point attempt_expiry{};  ///< what the watchdog checks: the attempt's, or the connect's end
-    clock_type::time_point attempt_end{};     ///< the attempt's end while connect_timeout limits it
-    bool connect_limited = false;             ///< opening a connection, under connect_timeout
+    clock_type::time_point attempt_expiry{}; ///< the attempt's end (opening a connection may end sooner)
     std::chrono::milliseconds attempt_timeout{};
     std::optional<retry_state> retries;
     unsigned attempts = 0;

@@ -697,6 +697,12 @@ inline void arm_watchdog(const std::shared_ptr<client_impl>& c, clock_type::time
     c->watchdog_at = at; // only once waiting: if the wait could not start, the next attempt arms it
 }
 
+/// When the call's attempt runs out: its own end, or sooner while a connection is opened.
+inline clock_type::time_point watched_expiry(const call_state& call) noexcept {
+    if (call.connecting && call.conn) return std::min(call.attempt_expiry, call.conn->connect_by);
+    return call.attempt_expiry;
+}
+
 inline void attempt_started(call_state& call) {
     client_impl& c = *call.client;
     call.timed_out = false;
@@ -738,8 +744,9 @@ inline void on_watchdog(const std::shared_ptr<client_impl>& c, std::uint64_t gen
     auto next = clock_type::time_point::max();
     for (call_state* call = c->attempts_head; call; call = call->attempt_next) {
         if (call->timed_out) continue;
-        if (call->attempt_expiry > now) {
-            next = std::min(next, call->attempt_expiry);
+        auto expiry = watched_expiry(*call);
+        if (expiry > now) {
+            next = std::min(next, expiry);
             continue;
         }
         call->timed_out = true;
@@ -940,12 +947,6 @@ inline void start_attempt(call_state& call, connection* conn) {
     call.fresh = false;
     call.deadline_bound = call.deadline <= now + call.attempt_timeout;
     call.attempt_expiry = call.deadline_bound ? call.deadline : now + call.attempt_timeout;
-    // Opening a connection has a shorter limit of its own; the rest of the attempt gets its time back.
-    call.connect_limited = !conn && now + c.cfg.connect_timeout < call.attempt_expiry;
-    if (call.connect_limited) {
-        call.attempt_end = call.attempt_expiry;
-        call.attempt_expiry = now + c.cfg.connect_timeout;
-    }
     try {
         attempt_started(call);
     } catch (const std::bad_alloc&) { // the slot (and connection) are not the call's yet
@@ -966,6 +967,9 @@ inline void start_attempt(call_state& call, connection* conn) {
         throw;
     }
     call.connecting = true;
+    // Opening has a limit of its own (connect_timeout); once open, the attempt's own applies.
+    call.conn->connect_by = now + c.cfg.connect_timeout;
+    if (watched_expiry(call) < c.watchdog_at) arm_watchdog(call.client, watched_expiry(call));
     struct on_opened {
         call_ref call;
         void operator()(std::exception_ptr e, boost::system::error_code ec) {
@@ -991,6 +995,7 @@ inline void start_attempt(call_state& call, connection* conn) {
 inline void connection_opened(call_state& call, const boost::system::error_code& ec) {
     client_impl& c = *call.client;
     call.suspended = true;
+    bool connect_timed_out = call.timed_out && watched_expiry(call) < call.attempt_expiry;
     call.connecting = false;
     if (ec || call.cancel_requested || call.timed_out || c.shut_down) {
         attempt_ended(call);
@@ -1000,7 +1005,6 @@ inline void connection_opened(call_state& call, const boost::system::error_code&
         bump(c.counters.connect_failures);
         attempt_report& rep = call.report;
         rep.certificate_failure = ec == errc::tls_verification_failed || is_certificate_failure(ec);
-        bool connect_timed_out = call.timed_out && call.connect_limited;
         rep.ec = call.cancel_requested     ? error_code(asio::error::operation_aborted)
                  : c.shut_down             ? error_code(errc::client_shut_down)
                  : connect_timed_out       ? error_code(errc::connection_error)
@@ -1015,10 +1019,6 @@ inline void connection_opened(call_state& call, const boost::system::error_code&
     }
     bump(c.counters.connections_opened);
     bump(c.counters.open);
-    if (call.connect_limited) {
-        call.connect_limited = false;
-        call.attempt_expiry = call.attempt_end; // the watchdog finds the later expiry when it fires
-    }
     send_request(call);
 }
 
