@@ -54,7 +54,8 @@ struct connection {
     bool quiet() noexcept {
         if (!stream.next_layer().is_open() || buffer.size() != 0) return false;
         boost::system::error_code ec;
-        stream.next_layer().non_blocking(true, ec); // this read only; Asio's own reads don't care
+        // For this read; Asio's own reads don't care. Set once: each change is a system call.
+        if (!stream.next_layer().non_blocking()) stream.next_layer().non_blocking(true, ec);
         if (ec) return false;
         char byte;
         std::size_t n = stream.read_some(boost::asio::buffer(&byte, 1), ec);
