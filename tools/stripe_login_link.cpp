@@ -74,7 +74,8 @@ int main(int argc, char** argv) {
         } else if (arg == "--stripe-version") {
             if (!value(cfg.stripe_version)) return usage_error("--stripe-version needs a value");
         } else if (arg == "--idempotency-key") {
-            if (!value(options.idempotency_key)) return usage_error("--idempotency-key needs a value");
+            if (!value(v)) return usage_error("--idempotency-key needs a value");
+            options.idempotency_key = v; // a key over 255 characters is refused by the call, not cut
         } else if (arg == "--max-retries") {
             unsigned n = 0;
             if (!value(v) || !parse_unsigned(v, n)) return usage_error("--max-retries needs a number");

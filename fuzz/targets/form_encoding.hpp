@@ -95,7 +95,7 @@ inline int fuzz_form_encoding(const std::uint8_t* data, std::size_t size) {
                                more->back().second == "v&w=x");
         break;
     }
-    case 2: { // expand entries after an optional first parameter
+    case 2: { // bracketed keys (expand[0], metadata[k]) after an optional first parameter
         std::string body;
         const bool with_param = in.flag();
         if (with_param) {
@@ -103,15 +103,16 @@ inline int fuzz_form_encoding(const std::uint8_t* data, std::size_t size) {
             std::string_view value = in.short_string();
             detail::append_form_param(body, key, value);
         }
-        std::vector<std::string> expand;
-        while (!in.empty() && expand.size() < 64) expand.emplace_back(in.short_string());
+        std::vector<std::string> values;
+        while (!in.empty() && values.size() < 64) values.emplace_back(in.short_string());
         const std::size_t first = with_param ? 1 : 0;
-        detail::append_expand(body, expand);
+        for (std::size_t i = 0; i < values.size(); ++i)
+            detail::append_form_param(body, "expand[" + std::to_string(i) + "]", values[i]);
         auto pairs = decode_form(body);
-        STRIPE_ASIO_FUZZ_CHECK(pairs && pairs->size() == first + expand.size());
-        for (std::size_t i = 0; pairs && i < expand.size() && first + i < pairs->size(); ++i) {
+        STRIPE_ASIO_FUZZ_CHECK(pairs && pairs->size() == first + values.size());
+        for (std::size_t i = 0; pairs && i < values.size() && first + i < pairs->size(); ++i) {
             STRIPE_ASIO_FUZZ_CHECK((*pairs)[first + i].first == "expand[" + std::to_string(i) + "]");
-            STRIPE_ASIO_FUZZ_CHECK((*pairs)[first + i].second == expand[i]);
+            STRIPE_ASIO_FUZZ_CHECK((*pairs)[first + i].second == values[i]);
         }
         break;
     }

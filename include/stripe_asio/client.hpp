@@ -46,9 +46,10 @@ STRIPE_ASIO_DECL client_stats read_stats(const client_impl& impl);
 STRIPE_ASIO_DECL error_code parse_login_link(std::string_view body, login_link& out, std::string& why);
 STRIPE_ASIO_DECL error_code parse_json_object(std::string_view body, json_response& out, std::string& why);
 /// Fill in what `call` sends and start it on the client's executor.
-STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& account, request_options options);
+/// `options` null: the client's config for everything.
+STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& account, const request_options* options);
 STRIPE_ASIO_DECL void start_request(call_state& call, http_method method, std::string path, form_params params,
-                                    request_options options);
+                                    const request_options* options);
 } // namespace detail
 
 /// A Stripe API client: a pool of keep-alive TLS connections, retries with idempotency keys,
@@ -92,26 +93,29 @@ public:
     /// already written may have reached Stripe, and its idempotency key is in the diagnostics).
     /// Total cancellation is not supported: a POST on the wire cannot be undone.
     template <class CompletionToken = default_completion_token>
-    auto create_login_link(std::string_view account_id, request_options options, CompletionToken&& token = {}) {
+    auto create_login_link(std::string_view account_id, const request_options& options, CompletionToken&& token = {}) {
         // Ids are at most 255 characters: 256 keep an oversized one recognisably invalid.
         return boost::asio::async_initiate<CompletionToken, void(error_code, diagnostics, login_link)>(
-            initiate_login_link{impl_}, token, detail::account_id_arg(account_id.substr(0, 256)), std::move(options));
+            initiate_login_link{impl_}, token, detail::account_id_arg(account_id.substr(0, 256)), options);
     }
 
+    /// The same with the client's config for every option. The options are not carried at all,
+    /// which keeps a deferred or awaitable operation small.
     template <class CompletionToken = default_completion_token>
         requires(!std::is_convertible_v<CompletionToken, request_options>)
     auto create_login_link(std::string_view account_id, CompletionToken&& token = {}) {
-        return create_login_link(account_id, request_options{}, std::forward<CompletionToken>(token));
+        return boost::asio::async_initiate<CompletionToken, void(error_code, diagnostics, login_link)>(
+            initiate_login_link{impl_}, token, detail::account_id_arg(account_id.substr(0, 256)));
     }
 
     /// Any Stripe endpoint: `path` such as "/v1/account_links"; params are sent as a form body
     /// (POST) or query string (GET, DELETE). Same pool, retries, keys and errors as
     /// create_login_link. Completion signature: void(error_code, diagnostics, json_response).
     template <class CompletionToken = default_completion_token>
-    auto request(http_method method, std::string path, form_params params, request_options options,
+    auto request(http_method method, std::string path, form_params params, const request_options& options,
                  CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, diagnostics, json_response)>(
-            initiate_request{impl_}, token, method, std::move(path), std::move(params), std::move(options));
+            initiate_request{impl_}, token, method, std::move(path), std::move(params), options);
     }
 
     /// Counters since the client was made. Safe from any thread.
@@ -121,20 +125,25 @@ private:
     struct initiate_login_link {
         std::shared_ptr<detail::client_impl> impl;
         template <class Handler>
-        void operator()(Handler&& handler, const detail::account_id_arg& account, request_options options) {
+        void operator()(Handler&& handler, const detail::account_id_arg& account,
+                        const request_options* options = nullptr) {
             auto& call = detail::call_op<login_link, std::decay_t<Handler>>::create(std::forward<Handler>(handler),
                                                                                   impl, &detail::parse_login_link);
-            detail::start_login_link(call, account, std::move(options));
+            detail::start_login_link(call, account, options);
+        }
+        template <class Handler>
+        void operator()(Handler&& handler, const detail::account_id_arg& account, const request_options& options) {
+            (*this)(std::forward<Handler>(handler), account, &options);
         }
     };
     struct initiate_request {
         std::shared_ptr<detail::client_impl> impl;
         template <class Handler>
         void operator()(Handler&& handler, http_method method, std::string path, form_params params,
-                        request_options options) {
+                        const request_options& options) {
             auto& call = detail::call_op<json_response, std::decay_t<Handler>>::create(
                 std::forward<Handler>(handler), impl, &detail::parse_json_object);
-            detail::start_request(call, method, std::move(path), std::move(params), std::move(options));
+            detail::start_request(call, method, std::move(path), std::move(params), &options);
         }
     };
 

@@ -13,7 +13,8 @@ namespace stripe_asio {
 
 /// Everything a client needs, validated when the client is made (see `validate`).
 struct config {
-    /// Secret or restricted key (sk_..., rk_...). Required. Never logged or put in errors.
+    /// Secret or restricted key (sk_..., rk_...); required; visible ASCII only, no spaces.
+    /// Never logged or put in errors.
     std::string api_key;
     /// https://host[:port][/prefix]. Only https is accepted.
     std::string base_url = "https://api.stripe.com";

@@ -1,4 +1,4 @@
-// fixed_string<N>: inline storage for short per-call metadata; longer input is cut at N.
+// fixed_string<N>: inline, trivially destructible storage; longer input is cut at N and marked.
 #include <doctest/doctest.h>
 
 #include <stripe_asio/fixed_string.hpp>
@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 using stripe_asio::fixed_string;
 
@@ -40,6 +41,25 @@ TEST_CASE("fixed_string: longer input is cut at the capacity") {
     fixed_string<4> s("abcdefgh");
     CHECK(s.size() == 4);
     CHECK(s == "abcd");
+    CHECK(s.truncated());
+    s.assign("ab");
+    CHECK_FALSE(s.truncated());
+}
+
+TEST_CASE("fixed_string: literals, std::string and a null pointer convert") {
+    fixed_string<8> a = "lit";
+    CHECK(a == "lit");
+    fixed_string<8> b = std::string("str");
+    CHECK(b == "str");
+    const char* none = nullptr;
+    fixed_string<8> c = none;
+    CHECK(c.empty());
+    CHECK_FALSE(c.truncated());
+}
+
+TEST_CASE("fixed_string: trivially copyable and destructible") {
+    CHECK(std::is_trivially_destructible_v<fixed_string<8>>);
+    CHECK(std::is_trivially_copyable_v<fixed_string<8>>);
 }
 
 TEST_CASE("fixed_string: assign replaces the content, shorter or longer") {

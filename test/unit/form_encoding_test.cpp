@@ -8,7 +8,6 @@
 #include <vector>
 
 using namespace std::string_view_literals;
-using stripe_asio::detail::append_expand;
 using stripe_asio::detail::append_form_param;
 using stripe_asio::detail::encode_form;
 using stripe_asio::detail::form_params;
@@ -81,39 +80,6 @@ TEST_CASE("append_form_param: joins parameters with &") {
     append_form_param(body, "b", "");
     append_form_param(body, "c", "3");
     CHECK(body == "a=1&b=&c=3");
-}
-
-TEST_CASE("append_expand: indexed form expand[i]=value") {
-    std::string body;
-    append_expand(body, {"a", "b.c"});
-    CHECK(body == "expand[0]=a&expand[1]=b.c");
-}
-
-TEST_CASE("append_expand: values are percent-encoded") {
-    std::string body;
-    append_expand(body, {"data.x y", "a&b=c", "[z]"});
-    CHECK(body == "expand[0]=data.x%20y&expand[1]=a%26b%3Dc&expand[2]=%5Bz%5D");
-}
-
-TEST_CASE("append_expand: indices go past one digit") {
-    std::vector<std::string> expand(11, "f");
-    std::string body;
-    append_expand(body, expand);
-    CHECK(body ==
-          "expand[0]=f&expand[1]=f&expand[2]=f&expand[3]=f&expand[4]=f&expand[5]=f&expand[6]=f&expand[7]=f"
-          "&expand[8]=f&expand[9]=f&expand[10]=f");
-}
-
-TEST_CASE("append_expand: no entries give an empty body") {
-    std::string body;
-    append_expand(body, {});
-    CHECK(body.empty());
-}
-
-TEST_CASE("append_expand: continues an existing body with &") {
-    std::string body = "x=1";
-    append_expand(body, {"a"});
-    CHECK(body == "x=1&expand[0]=a");
 }
 
 TEST_CASE("encode_form: keeps the given order") {

@@ -67,7 +67,7 @@ public:
         }
         response_metadata& meta = result.meta;
         meta.request_id = request_id;
-        meta.idempotency_key.assign(idempotency_key);
+        meta.idempotency_key.assign(idempotency_key.view());
         meta.http_status = status;
         meta.attempts = attempts;
         meta.idempotent_replayed = replayed;

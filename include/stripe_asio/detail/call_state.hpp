@@ -12,7 +12,6 @@
 #include <stripe_asio/error.hpp>
 #include <stripe_asio/fixed_string.hpp>
 #include <stripe_asio/inline_string.hpp>
-#include <stripe_asio/request_options.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -60,18 +59,17 @@ public:
     std::shared_ptr<client_impl> client;
 
     // What to send, fixed before the first attempt.
-    request_options options;
     const char* method = "POST";
     inline_string<72> target; ///< path and query, encoded
     std::string body;        ///< form body (POST)
+    inline_string<32> stripe_account; ///< the `Stripe-Account` header; empty: none
     bool has_body = true;    ///< POST: Content-Type and Content-Length, even for an empty body
     bool wants_key = true;
     errc refused{};          ///< set when the input was already found bad
     const char* refusal = nullptr;
 
     // Where the call stands.
-    std::array<char, uuid_text_length> generated_key{};
-    std::string_view idempotency_key; ///< the caller's, or generated_key
+    inline_string<uuid_text_length> idempotency_key; ///< the caller's, or a UUIDv4 made for the call
     clock_type::time_point deadline = clock_type::time_point::max();
     clock_type::time_point attempt_expiry{}; ///< the attempt's end (opening a connection may end sooner)
     std::chrono::milliseconds attempt_timeout{};

@@ -40,15 +40,6 @@ inline void append_form_param(std::string& body, std::string_view key, std::stri
     percent_encode(body, value);
 }
 
-/// expand[0]=a&expand[1]=b
-inline void append_expand(std::string& body, const std::vector<std::string>& expand) {
-    std::string key;
-    for (std::size_t i = 0; i < expand.size(); ++i) {
-        key = "expand[" + std::to_string(i) + "]";
-        append_form_param(body, key, expand[i]);
-    }
-}
-
 inline std::string encode_form(const form_params& params) {
     std::string body;
     for (const auto& [key, value] : params) append_form_param(body, key, value);

@@ -556,8 +556,8 @@ inline void write_request(const client_impl& c, const call_state& call, std::str
     parts.target = call.target.view();
     parts.body = call.body;
     parts.has_body = call.has_body;
-    parts.idempotency_key = call.idempotency_key;
-    parts.stripe_account = call.options.stripe_account;
+    parts.idempotency_key = call.idempotency_key.view();
+    parts.stripe_account = call.stripe_account.view();
     out.clear();
     append_request(out, c.fixed_headers, parts);
 }
@@ -737,6 +737,11 @@ inline error_code timeout_error(const call_state& call) {
     return call.deadline_bound ? errc::deadline_exceeded : errc::attempt_timeout;
 }
 
+/// Which limit ran out, in the words of a diagnostic: the call's deadline or the attempt's time.
+inline const char* time_limit_words(const call_state& call) {
+    return call.deadline_bound ? "before the call's deadline" : "within the attempt's time";
+}
+
 inline void on_watchdog(const std::shared_ptr<client_impl>& c, std::uint64_t generation) {
     if (generation != c->watchdog_generation) return; // superseded or cancelled
     c->watchdog_at = clock_type::time_point::max();
@@ -767,42 +772,22 @@ inline bool interrupted(call_state& call) {
     return true;
 }
 
-/// Checks the caller's options and fixes the call's key, deadline and retry budget.
+/// The first step's checks: a refusal found at the start, a client already shut down; then the
+/// call's own key when the caller gave none.
 inline error_code prepare_call(client_impl& c, call_state& call, std::string& why) {
     auto bad = [&why](errc e, const char* reason) {
         why = reason;
         return error_code(e);
     };
-    const request_options& opts = call.options;
     if (call.refusal) return bad(call.refused, call.refusal);
-    if (!opts.idempotency_key.empty() && !is_valid_idempotency_key(opts.idempotency_key))
-        return bad(errc::invalid_idempotency_key, "idempotency key must be 1 to 255 visible ASCII characters");
-    if (!opts.stripe_account.empty() && !is_valid_account_id(opts.stripe_account))
-        return bad(errc::invalid_request_options, "stripe_account must be acct_ followed by letters and digits");
-    for (const auto& e : opts.expand)
-        if (e.empty() || e.size() > 5000)
-            return bad(errc::invalid_request_options, "expand entries must be 1 to 5000 characters");
-    if (opts.attempt_timeout && opts.attempt_timeout->count() <= 0)
-        return bad(errc::invalid_request_options, "attempt_timeout must be positive");
-    if (opts.call_timeout && opts.call_timeout->count() < 0)
-        return bad(errc::invalid_request_options, "call_timeout must not be negative");
     if (c.shut_down) return bad(errc::client_shut_down, "the client was shut down before the call started");
-
-    if (call.wants_key) {
-        if (!opts.idempotency_key.empty()) {
-            call.idempotency_key = opts.idempotency_key;
-        } else {
-            std::array<std::uint8_t, 16> bytes{};
-            if (!c.random_bytes(bytes.data(), bytes.size()))
-                return bad(errc::invalid_config, "the system's random source failed");
-            call.generated_key = format_uuid_v4(bytes);
-            call.idempotency_key = std::string_view(call.generated_key.data(), call.generated_key.size());
-        }
+    if (call.wants_key && call.idempotency_key.empty()) {
+        std::array<std::uint8_t, 16> bytes{};
+        if (!c.random_bytes(bytes.data(), bytes.size()))
+            return bad(errc::invalid_config, "the system's random source failed");
+        auto key = format_uuid_v4(bytes);
+        call.idempotency_key.assign(std::string_view(key.data(), key.size()));
     }
-    call.attempt_timeout = opts.attempt_timeout.value_or(c.cfg.attempt_timeout);
-    auto total = opts.call_timeout.value_or(c.cfg.call_timeout);
-    if (total.count() > 0) call.deadline = clock_type::now() + total;
-    call.retries.emplace(c.cfg.retry, opts.max_retries.value_or(c.cfg.retry.max_retries));
     return {};
 }
 
@@ -1012,8 +997,9 @@ inline void connection_opened(call_state& call, const boost::system::error_code&
                  : rep.certificate_failure ? error_code(errc::tls_verification_failed)
                                            : transport_error(ec);
         if (call.timed_out && !call.cancel_requested && !c.shut_down)
-            rep.detail = (connect_timed_out ? "no connection within connect_timeout ("
-                                            : "no connection within the attempt's time (") + rep.detail + ")";
+            rep.detail = (connect_timed_out ? std::string("no connection within connect_timeout")
+                                            : std::string("no connection ") + time_limit_words(call)) +
+                         " (" + rep.detail + ")";
         attempt_failed(call, {});
         return;
     }
@@ -1090,7 +1076,7 @@ inline void response_read(call_state& call) {
     const response_reader& res = conn.reader;
     // Stripe echoes the request's key. Another key means the answer belongs to another request:
     // the connection is out of step, and nothing read on it can be trusted.
-    if (auto echoed = res.field("Idempotency-Key"); !echoed.empty() && echoed != call.idempotency_key) {
+    if (auto echoed = res.field("Idempotency-Key"); !echoed.empty() && echoed != call.idempotency_key.view()) {
         exchange_failed(call, errc::connection_error, true,
                         "the answer's Idempotency-Key is another request's: the connection was out of step");
         return;
@@ -1135,8 +1121,7 @@ inline void exchange_failed(call_state& call, const boost::system::error_code& e
     }
     rep.unusable = rep.ec == errc::malformed_response || rep.ec == errc::response_too_large;
     if (call.timed_out && !was_cancelled) {
-        rep.detail = got_some ? "the response did not complete within the attempt's time"
-                              : "no response within the attempt's time";
+        rep.detail = std::string(got_some ? "the response did not complete " : "no response ") + time_limit_words(call);
     } else if (why) {
         rep.detail = why;
     } else {
@@ -1319,7 +1304,7 @@ STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why
         diag.request_id = call.request_id.str();
     }
     diag.attempts = call.attempts;
-    diag.idempotency_key = std::string(call.idempotency_key);
+    diag.idempotency_key = call.idempotency_key.str();
     redact_server_text(diag, call.client->cfg.api_key);
     call.fail(ec, std::move(diag));
 }
@@ -1399,7 +1384,35 @@ STRIPE_ASIO_DECL asio::any_io_executor user_executor(const client_impl& impl) no
 
 STRIPE_ASIO_DECL bool client_is_thread_safe(const client_impl& c) noexcept { return c.cfg.thread_safe; }
 
-STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& account, request_options options) {
+/// Checks the caller's options and takes from them what the call keeps: its key, the account
+/// header, the deadline and the retry budget. The first problem found is refused at the first step.
+inline void apply_options(const client_impl& c, call_state& call, const request_options* given) {
+    const request_options none;
+    const request_options& opts = given ? *given : none;
+    auto refuse = [&call](errc e, const char* reason) {
+        if (call.refusal) return;
+        call.refused = e;
+        call.refusal = reason;
+    };
+    if (opts.idempotency_key.truncated() ||
+        (!opts.idempotency_key.empty() && !is_valid_idempotency_key(opts.idempotency_key)))
+        refuse(errc::invalid_idempotency_key, "idempotency key must be 1 to 255 visible ASCII characters");
+    if (opts.stripe_account.truncated() ||
+        (!opts.stripe_account.empty() && !is_valid_account_id(opts.stripe_account)))
+        refuse(errc::invalid_request_options, "stripe_account must be acct_ followed by letters and digits");
+    if (opts.attempt_timeout && opts.attempt_timeout->count() <= 0)
+        refuse(errc::invalid_request_options, "attempt_timeout must be positive");
+    if (opts.call_timeout && opts.call_timeout->count() < 0)
+        refuse(errc::invalid_request_options, "call_timeout must not be negative");
+    if (call.wants_key) call.idempotency_key.assign(opts.idempotency_key.view());
+    call.stripe_account.assign(opts.stripe_account.view());
+    call.attempt_timeout = opts.attempt_timeout.value_or(c.cfg.attempt_timeout);
+    auto total = opts.call_timeout.value_or(c.cfg.call_timeout);
+    if (total.count() > 0) call.deadline = clock_type::now() + total;
+    call.retries.emplace(c.cfg.retry, opts.max_retries.value_or(c.cfg.retry.max_retries));
+}
+
+STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& account, const request_options* options) {
     const client_impl& c = *call.client;
     if (is_valid_account_id(account.view())) {
         // A valid id is letters, digits and '_': nothing in it needs percent-encoding.
@@ -1407,17 +1420,16 @@ STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& a
         call.target += "/v1/accounts/";
         call.target += account.view();
         call.target += "/login_links";
-        append_expand(call.body, options.expand);
     } else {
         call.refused = errc::invalid_account_id;
         call.refusal = "account id must be acct_ followed by letters and digits, at most 255 characters";
     }
-    call.options = std::move(options);
+    apply_options(c, call, options);
     launch(call);
 }
 
 STRIPE_ASIO_DECL void start_request(call_state& call, http_method method, std::string path, form_params params,
-                                    request_options options) {
+                                    const request_options* options) {
     const client_impl& c = *call.client;
     bool valid = path.size() > 4 && path.compare(0, 4, "/v1/") == 0;
     for (char ch : path)
@@ -1430,7 +1442,6 @@ STRIPE_ASIO_DECL void start_request(call_state& call, http_method method, std::s
         call.refusal = "path must start with /v1/ and hold only letters, digits and / - . _ ~";
     }
     std::string form = encode_form(params);
-    append_expand(form, options.expand);
     call.target += c.url.prefix;
     call.target += path;
     switch (method) {
@@ -1449,7 +1460,7 @@ STRIPE_ASIO_DECL void start_request(call_state& call, http_method method, std::s
         }
         break;
     }
-    call.options = std::move(options);
+    apply_options(c, call, options);
     launch(call);
 }
 
