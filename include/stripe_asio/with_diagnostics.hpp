@@ -91,8 +91,9 @@ struct boost::asio::async_result<stripe_asio::with_diagnostics_t<CompletionToken
 // Boost 1.81's awaitable_async_op_handler for `void(std::exception_ptr, T)` tests the wrong member
 // (`*result` instead of `*result.ex_`) and does not compile, which breaks `co_await` on a
 // deferred operation of that signature: exactly what the default token makes. These
-// specialisations, for our result types only, are the corrected copy.
-#if BOOST_VERSION == 108100
+// specialisations, for our result types only, are the corrected copy. Boost 1.82 fixed it
+// ("awaitable<> handling for completion signatures containing std::exception_ptr").
+#if BOOST_VERSION < 108200
 #include <boost/asio/awaitable.hpp>
 
 #define STRIPE_ASIO_FIX_AWAITABLE_OP_HANDLER(T)                                                            \

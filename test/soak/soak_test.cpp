@@ -343,9 +343,6 @@ auto counted_login_link(stripe_asio::client& client, soak& state, std::uint64_t 
         token);
 }
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 asio::awaitable<void> caller(stripe_asio::client& client, soak& state, std::string key_prefix, std::uint64_t& alive) {
     std::string account, key;
     stripe_asio::request_options opts;
@@ -363,7 +360,6 @@ asio::awaitable<void> caller(stripe_asio::client& client, soak& state, std::stri
     --alive;
 }
 
-#pragma GCC diagnostic pop
 
 std::string json_string(std::string_view s) {
     std::string out = "\"";

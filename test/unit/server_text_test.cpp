@@ -57,7 +57,8 @@ TEST_CASE("diagnostics::to_string: server fields are escaped and cut") {
     stripe_asio::diagnostics d;
     d.http_status = 400;
     d.type = "invalid\nrequest";
-    d.message = std::string(100 * 1024, 'm') + "\x1b]0;pwned\x07";
+    d.message.assign(100 * 1024, 'm');
+    d.message += "\x1b]0;pwned\x07";
     d.request_id = "req_1";
     std::string line = d.to_string();
     CHECK(line.find('\n') == std::string::npos);

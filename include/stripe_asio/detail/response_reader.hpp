@@ -13,6 +13,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/version.hpp>
 
 #include <cstddef>
 #include <optional>
@@ -60,9 +61,11 @@ public:
     read_progress feed(boost::beast::flat_buffer& input, error_code& ec) {
         ec = {};
         for (;;) {
-            // Beast 1.81 asserts on a final chunk that comes first and in pieces (fixed upstream
-            // later); a chunked message cannot end in fewer than 5 more bytes anyway.
+#if BOOST_VERSION < 108600
+            // Beast before Boost 1.86 asserts on a final chunk that comes first and in pieces
+            // (boostorg/beast#2861); a chunked message cannot end in fewer than 5 more bytes anyway.
             if (parser_->is_header_done() && parser_->chunked() && input.size() < 5) return read_progress::need_more;
+#endif
             std::size_t used = parser_->put(input.data(), ec);
             input.consume(used);
             received_ += used;
