@@ -71,7 +71,7 @@ server_process::server_process(const std::string& program, int cpu) {
         stop();
         throw std::runtime_error("pipe: " + std::string(std::strerror(errno)));
     }
-    std::vector<std::string> args = {program, "--port", "0", "--ca-out", ca_file_, "--no-record"};
+    std::vector<std::string> args = {program, "--port", "0", "--ca-out", ca_file_};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

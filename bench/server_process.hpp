@@ -22,7 +22,7 @@ std::string find_fake_stripe(const std::string& given);
 
 class server_process {
 public:
-    /// Runs `program --port 0 --ca-out <temporary file> --no-record`, pinned to `cpu` when it
+    /// Runs `program --port 0 --ca-out <temporary file>`, pinned to `cpu` when it
     /// is not negative, waits for its `listening on URL` line, then reads the CA and removes the
     /// file (so no crash or Ctrl-C can leave it behind). Throws std::runtime_error (with what the
     /// server said, if anything) when it does not start.

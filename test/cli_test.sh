@@ -56,6 +56,9 @@ set -e
 [ $rc0 -eq 1 ] && grep -q 'attempts=1 ' "$work/retry0" && grep -q 'status=500' "$work/retry0" || fail "--max-retries 0: $(cat "$work/retry0")"
 [ $rc2 -eq 1 ] && grep -q 'attempts=3 ' "$work/retry2" && grep -q 'status=503' "$work/retry2" || fail "--max-retries 2: $(cat "$work/retry2")"
 [ $rct -eq 1 ] && grep -q 'kind=deadline_exceeded' "$work/timeout" || fail "--timeout: $(cat "$work/timeout")"
+# The line names the limit that ran out: the call's deadline, not the attempt's time.
+grep -q "before the call's deadline" "$work/timeout" && ! grep -q "attempt's time" "$work/timeout" \
+  || fail "--timeout names the wrong limit: $(cat "$work/timeout")"
 [ $elapsed_ms -lt 5000 ] || fail "--timeout 1 took ${elapsed_ms} ms"
 "$cli" acct_1032D82eZvKYlo2C > /dev/null || fail "the script is used up, the next call must succeed"
 echo "cli ok"

@@ -24,7 +24,7 @@ namespace {
 constexpr std::string_view usage_text =
     "usage: fake-stripe [--port N] [--address A] [--cert PEM_FILE --key PEM_FILE]\n"
     "                   [--api-key K] [--ca-out FILE] [--print-ca] [--idle-timeout-ms N]\n"
-    "                   [--no-record] [--fault F]... [--random-faults RATE [--seed N]]\n"
+    "                   [--fault F]... [--random-faults RATE [--seed N]]\n"
     "\n"
     "A Stripe-shaped HTTPS server answering POST /v1/accounts/{account}/login_links.\n"
     "\n"
@@ -36,7 +36,8 @@ constexpr std::string_view usage_text =
     "  --ca-out FILE        write the generated CA certificate (PEM) to FILE\n"
     "  --print-ca           print the generated CA certificate (PEM) to stdout\n"
     "  --idle-timeout-ms N  close keep-alive connections idle for N ms (default 0: never)\n"
-    "  --no-record          do not keep received requests (the default here)\n"
+    "  --no-record          accepted and ignored: this program never keeps the requests it\n"
+    "                       receives (the in-process fake_stripe records them for tests)\n"
     "  --fault F            script the next login-link call (repeat for more, in order):\n"
     "                       a status (500, 429, 409, ...) answered with a Stripe error,\n"
     "                       or close, close-mid-headers, truncate, garbage, oversize, hang,\n"
@@ -148,7 +149,7 @@ int main(int argc, char** argv) {
         } else if (arg == "--idle-timeout-ms") {
             opts.idle_timeout = std::chrono::milliseconds(parse_number(arg, value(), 86'400'000));
         } else if (arg == "--no-record") {
-            opts.record_requests = false;
+            // Nothing to turn off: see the help text.
         } else if (arg == "--fault") {
             faults.push_back(parse_fault(value()));
         } else if (arg == "--random-faults") {
