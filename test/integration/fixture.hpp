@@ -16,7 +16,20 @@
 
 #include <exception>
 #include <optional>
+#include <string>
 #include <tuple>
+
+// Checks that a call succeeded, with its diagnostics as the failure message. doctest builds a
+// message inside a lambda, and clang 14 cannot capture a structured binding (`auto [ec, diag,
+// link]`) there, so the message is made outside first.
+#define STRIPE_ASIO_CHECK_OUTCOME(assertion, ec, diag)                                 \
+    do {                                                                               \
+        const bool call_failed = static_cast<bool>(ec);                                \
+        const std::string call_failure = call_failed ? (diag).to_string() : std::string(); \
+        assertion(!call_failed, call_failure);                                         \
+    } while (false)
+#define CHECK_SUCCEEDED(ec, diag) STRIPE_ASIO_CHECK_OUTCOME(CHECK_MESSAGE, ec, diag)
+#define REQUIRE_SUCCEEDED(ec, diag) STRIPE_ASIO_CHECK_OUTCOME(REQUIRE_MESSAGE, ec, diag)
 
 namespace test {
 

@@ -20,7 +20,7 @@ TEST_CASE("a login link is made and the request is exactly what the SDKs send") 
     asio::io_context ioc;
     stripe_asio::client client(ioc, config_for(server));
     auto [ec, diag, link] = make_link(ioc, client);
-    REQUIRE_MESSAGE(!ec, diag.to_string());
+    REQUIRE_SUCCEEDED(ec, diag);
     CHECK(link.object == "login_link");
     CHECK(link.created > 1'700'000'000);
     CHECK(link.url.rfind(server.base_url() + "/express/acct_1032D82eZvKYlo2C/", 0) == 0);
@@ -57,9 +57,9 @@ TEST_CASE("Stripe-Account and a caller's idempotency key are sent; a replay is r
     options.stripe_account = "acct_platformChild1";
     options.idempotency_key = "order-42-dashboard";
     auto [ec, diag, first] = make_link(ioc, client, "acct_1032D82eZvKYlo2C", options);
-    REQUIRE_MESSAGE(!ec, diag.to_string());
+    REQUIRE_SUCCEEDED(ec, diag);
     auto [ec2, diag2, second] = make_link(ioc, client, "acct_1032D82eZvKYlo2C", options);
-    REQUIRE_MESSAGE(!ec2, diag2.to_string());
+    REQUIRE_SUCCEEDED(ec2, diag2);
     CHECK(second.meta.idempotent_replayed);
     CHECK(second.url == first.url);
     auto requests = server.requests();
@@ -172,7 +172,7 @@ TEST_CASE("a 200 that is not a login link is an error, never a half-filled resul
 
     // The client still works afterwards.
     auto [ec5, diag5, link5] = make_link(ioc, client);
-    CHECK_MESSAGE(!ec5, diag5.to_string());
+    CHECK_SUCCEEDED(ec5, diag5);
 }
 
 TEST_CASE("bad input fails before anything is sent") {
@@ -244,7 +244,7 @@ TEST_CASE("the host name is verified: a certificate for other names is refused")
         cfg.base_url = "https://localhost:" + std::to_string(good.port());
         stripe_asio::client by_name(ioc, cfg);
         auto [ec2, diag2, link2] = make_link(ioc, by_name);
-        CHECK_MESSAGE(!ec2, diag2.to_string());
+        CHECK_SUCCEEDED(ec2, diag2);
     }
 }
 
@@ -254,7 +254,7 @@ TEST_CASE("keep-alive: sequential calls share one connection") {
     stripe_asio::client client(ioc, config_for(server));
     for (int i = 0; i < 5; ++i) {
         auto [ec, diag, link] = make_link(ioc, client);
-        REQUIRE_MESSAGE(!ec, diag.to_string());
+        REQUIRE_SUCCEEDED(ec, diag);
     }
     CHECK(server.connections_accepted() == 1);
     auto stats = client.stats();
@@ -360,7 +360,7 @@ TEST_CASE("options written as a temporary inside co_await arrive whole, with eve
                                          .max_retries = 1,
                                          .call_timeout = std::chrono::seconds(30)},
             asio::as_tuple(asio::use_awaitable));
-        REQUIRE_MESSAGE(!ec, diag.to_string());
+        REQUIRE_SUCCEEDED(ec, diag);
         CHECK(link.meta.idempotency_key == "a-caller-key-long-enough-to-need-the-heap-0001");
 
         // The default token (it throws), and a key made from a std::string temporary.
@@ -373,7 +373,7 @@ TEST_CASE("options written as a temporary inside co_await arrive whole, with eve
             stripe_asio::http_method::post, std::string("/v1/accounts/acct_1032D82eZvKYlo2E/login_links"),
             stripe_asio::form_params(), stripe_asio::request_options{.idempotency_key = "a-third-key-for-request-03"},
             asio::as_tuple(asio::use_awaitable));
-        REQUIRE_MESSAGE(!ec3, diag3.to_string());
+        REQUIRE_SUCCEEDED(ec3, diag3);
         CHECK(res.meta.idempotency_key == "a-third-key-for-request-03");
 
         // A key too long to keep is refused, never sent cut short.
@@ -401,7 +401,7 @@ TEST_CASE("the generic request reaches other endpoints through the same machiner
         stripe_asio::request_options no_options;
         auto [ec, diag, res] = co_await c.request(stripe_asio::http_method::post, "/v1/accounts/acct_9/login_links",
                                                   no_params, no_options, asio::as_tuple(asio::use_awaitable));
-        CHECK_MESSAGE(!ec, diag.to_string());
+        CHECK_SUCCEEDED(ec, diag);
         CHECK(res.body.at("object") == "login_link");
         auto [ec2, diag2, res2] = co_await c.request(stripe_asio::http_method::get, "/v1/nothing_here", no_params,
                                                      no_options, asio::as_tuple(asio::use_awaitable));

@@ -77,7 +77,7 @@ TEST_CASE("connections idle longer than idle_timeout are closed, not reused") {
     REQUIRE(!std::get<0>(make_link(ioc, client)));
     wait_for(ioc, 40ms);
     auto [ec, diag, link] = make_link(ioc, client);
-    REQUIRE_MESSAGE(!ec, diag.to_string());
+    REQUIRE_SUCCEEDED(ec, diag);
     CHECK(link.meta.attempts == 1);
     CHECK(client.stats().idle_evictions == 1);
     CHECK(server.connections_accepted() == 2);
@@ -91,7 +91,7 @@ TEST_CASE("an idle connection the server closed is noticed before reuse, and the
     server.close_idle_connections();
     wait_for(ioc, 300ms); // past the age at which an idle socket is checked before use
     auto [ec, diag, link] = make_link(ioc, client);
-    REQUIRE_MESSAGE(!ec, diag.to_string());
+    REQUIRE_SUCCEEDED(ec, diag);
     CHECK(link.meta.attempts == 1);
     CHECK_FALSE(link.meta.stale_connection_retried);
     auto stats = client.stats();

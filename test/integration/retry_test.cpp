@@ -27,7 +27,7 @@ TEST_CASE("500 twice then success: three attempts, one key, growing waits") {
     auto start = std::chrono::steady_clock::now();
     auto [ec, diag, link] = make_link(ioc, client);
     auto elapsed = std::chrono::steady_clock::now() - start;
-    REQUIRE_MESSAGE(!ec, diag.to_string());
+    REQUIRE_SUCCEEDED(ec, diag);
     CHECK(link.meta.attempts == 3);
     auto keys = keys_sent(server);
     REQUIRE(keys.size() == 3);
@@ -79,7 +79,7 @@ TEST_CASE("the retry rules follow the SDKs") {
         // Then the fault script is empty and the next call succeeds.
         if (r.retried) {
             auto [ec2, diag2, link2] = make_link(ioc, client);
-            CHECK_MESSAGE(!ec2, diag2.to_string());
+            CHECK_SUCCEEDED(ec2, diag2);
         }
     }
 }
@@ -129,7 +129,7 @@ TEST_CASE("a pooled connection the server closed while idle is found before use 
 
     // Every reuse reads what waits on the connection first: the close is seen before sending.
     auto [ec2, diag2, link2] = make_link(ioc, client);
-    REQUIRE_MESSAGE(!ec2, diag2.to_string());
+    REQUIRE_SUCCEEDED(ec2, diag2);
     CHECK_FALSE(link2.meta.stale_connection_retried);
     CHECK(link2.meta.attempts == 1);
     CHECK(server.connections_accepted() == 2);
@@ -148,7 +148,7 @@ TEST_CASE("a reused connection closed before any byte of the answer is resent on
     server.push(fault::with(fault::action::close_before_response));
 
     auto [ec2, diag2, link2] = make_link(ioc, client);
-    REQUIRE_MESSAGE(!ec2, diag2.to_string());
+    REQUIRE_SUCCEEDED(ec2, diag2);
     CHECK(link2.meta.stale_connection_retried);
     CHECK(link2.meta.attempts == 2);
     CHECK(server.connections_accepted() == 2);
