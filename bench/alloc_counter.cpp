@@ -37,8 +37,8 @@ struct alignas(64) thread_counts {
 };
 
 constexpr std::size_t max_threads = 256;
-thread_counts per_thread[max_threads];     // constant-initialised: usable before main
-thread_counts overflow;                    // shared by threads past max_threads
+thread_counts per_thread[max_threads]; // constant-initialised: usable before main
+thread_counts overflow; // shared by threads past max_threads
 std::atomic<std::size_t> threads_seen{0};
 thread_local thread_counts* mine = nullptr; // trivial: no TLS initialiser, no allocation
 std::atomic<bool> live_bytes_on{false};
@@ -117,9 +117,7 @@ void count_free(void* p) noexcept {
     if (tracking_live_bytes()) add<std::int64_t>(t, t.live, -static_cast<std::int64_t>(malloc_usable_size(p)));
 }
 
-bool valid_alignment(std::size_t alignment) noexcept {
-    return alignment != 0 && (alignment & (alignment - 1)) == 0;
-}
+bool valid_alignment(std::size_t alignment) noexcept { return alignment != 0 && (alignment & (alignment - 1)) == 0; }
 
 } // namespace
 
@@ -162,9 +160,7 @@ void* reallocarray(void* p, std::size_t n, std::size_t size) noexcept {
     return realloc(p, bytes);
 }
 
-void* memalign(std::size_t alignment, std::size_t size) noexcept {
-    return counted(__libc_memalign(alignment, size));
-}
+void* memalign(std::size_t alignment, std::size_t size) noexcept { return counted(__libc_memalign(alignment, size)); }
 
 void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
     if (!valid_alignment(alignment)) {

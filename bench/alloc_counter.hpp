@@ -9,11 +9,11 @@
 namespace bench::alloc {
 
 struct counts {
-    std::uint64_t mallocs = 0;     ///< malloc, calloc, realloc, aligned allocations (C++ ones included)
-    std::uint64_t frees = 0;       ///< free and realloc(p, 0)
-    std::uint64_t cpp_news = 0;    ///< operator new and new[], every overload
+    std::uint64_t mallocs = 0; ///< malloc, calloc, realloc, aligned allocations (C++ ones included)
+    std::uint64_t frees = 0; ///< free and realloc(p, 0)
+    std::uint64_t cpp_news = 0; ///< operator new and new[], every overload
     std::uint64_t cpp_deletes = 0; ///< operator delete and delete[], every overload
-    std::int64_t live_bytes = 0;   ///< bytes held by live malloc blocks, while tracked (see track_live_bytes)
+    std::int64_t live_bytes = 0; ///< bytes held by live malloc blocks, while tracked (see track_live_bytes)
 };
 
 /// What was counted so far, over all threads.

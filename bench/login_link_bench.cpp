@@ -119,8 +119,8 @@ std::uint64_t parse_count(const std::string& flag, const std::string& text, std:
     std::uint64_t n = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
     if (ec != std::errc() || end != text.data() + text.size() || n < min || n > max)
-        usage_error("bad value for " + flag + ": " + text + " (" + std::to_string(min) + " to " +
-                    std::to_string(max) + ")");
+        usage_error("bad value for " + flag + ": " + text + " (" + std::to_string(min) + " to " + std::to_string(max) +
+                    ")");
     return n;
 }
 
@@ -250,11 +250,12 @@ bool write_json(const std::string& where, const std::string& json) {
 struct phase_state {
     phase_state(const char* phase_name, std::uint64_t calls, double seconds, std::uint64_t samples)
         : name(phase_name), target(calls), by_duration(seconds > 0),
-          end(clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds))),
+          end(clock_type::now() +
+              std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds))),
           capacity(samples), latency_ns(samples ? std::make_unique_for_overwrite<std::int64_t[]>(samples) : nullptr) {}
 
-    const char* const name;       ///< "warm-up" or "links", for the progress line
-    const std::uint64_t target;   ///< calls to make, when not by duration
+    const char* const name; ///< "warm-up" or "links", for the progress line
+    const std::uint64_t target; ///< calls to make, when not by duration
     const bool by_duration;
     const clock_type::time_point end;
     const std::uint64_t capacity; ///< latency slots, allocated up front so the run allocates none
@@ -275,11 +276,13 @@ struct phase_state {
     }
 
     /// Checks and counts one finished call.
-    void finish(std::uint64_t ticket, clock_type::duration took, const error_code& ec, const stripe_asio::login_link& link) {
+    void finish(std::uint64_t ticket, clock_type::duration took, const error_code& ec,
+                const stripe_asio::login_link& link) {
         if (ticket < capacity) latency_ns[ticket] = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
         const char* kind = nullptr;
         if (ec) kind = stripe_asio::error_kind(ec);
-        else if (link.object != "login_link" || link.url.size() <= 8 || !link.url.starts_with("https://")) kind = "bad_link";
+        else if (link.object != "login_link" || link.url.size() <= 8 || !link.url.starts_with("https://"))
+            kind = "bad_link";
         if (!kind) {
             links.fetch_add(1, std::memory_order_relaxed);
             return;
@@ -355,7 +358,6 @@ asio::awaitable<void> connect_per_call_caller(const stripe_asio::config& cfg, ph
     }
 }
 
-
 /// Runs `ioc` on `threads` threads until it runs out of work, then readies it for the next phase.
 void run_io(asio::io_context& ioc, std::uint64_t threads) {
     std::vector<std::thread> helpers;
@@ -418,7 +420,8 @@ private:
                 continue;
             }
             std::uint64_t done = p->done();
-            double rate = static_cast<double>(done - last_done) / std::chrono::duration<double>(now - last_time).count();
+            double rate =
+                static_cast<double>(done - last_done) / std::chrono::duration<double>(now - last_time).count();
             last_done = done;
             last_time = now;
             std::string of = p->by_duration ? std::string() : " / " + std::to_string(p->target);
@@ -442,8 +445,8 @@ struct load_result {
     double seconds = 0, cpu_seconds = 0;
     double server_cpu_seconds = bench::not_measured; ///< when the server is our child process
     std::vector<std::int64_t> latencies; ///< sorted, ns
-    bench::alloc::counts allocations;    ///< over the measured part
-    stripe_asio::client_stats stats;     ///< over the whole run, warm-up included
+    bench::alloc::counts allocations; ///< over the measured part
+    stripe_asio::client_stats stats; ///< over the whole run, warm-up included
     std::uint64_t peak_rss = 0;
 };
 
@@ -546,8 +549,7 @@ int report_load(const options& o, const target& t, const load_result& r, const c
           << (o.mode == mode_kind::pooled ? std::to_string(o.connections) + " connections"
                                           : std::string("a new connection per call"))
           << ", " << o.threads << (o.threads == 1 ? " thread" : " threads")
-          << (o.thread_safe ? " (thread-safe client)" : "") << ", client on CPU "
-          << t.client_cpus << '\n';
+          << (o.thread_safe ? " (thread-safe client)" : "") << ", client on CPU " << t.client_cpus << '\n';
     if (method) table << "  method        " << method << '\n';
     table << "  links         " << r.links << " in " << bench::fixed(r.seconds, 3) << " s (+" << r.warmup
           << " warm-up), errors " << r.errors << '\n';
@@ -556,14 +558,14 @@ int report_load(const options& o, const target& t, const load_result& r, const c
           << "  latency ms    p50 " << bench::fixed(p50, 3) << "  p90 " << bench::fixed(p90, 3) << "  p99 "
           << bench::fixed(p99, 3) << "  p99.9 " << bench::fixed(p999, 3) << "  max " << bench::fixed(max, 3) << '\n'
           << "  client CPU    " << bench::fixed(cpu_us, 2) << " us/link; " << bench::fixed(client_share, 0)
-          << " % of a core (server " << bench::fixed(server_share, 0) << " %); load average "
-          << bench::fixed(load, 2) << '\n'
+          << " % of a core (server " << bench::fixed(server_share, 0) << " %); load average " << bench::fixed(load, 2)
+          << '\n'
           << "  allocations   " << bench::fixed(allocs, 2) << " /link (malloc family, OpenSSL's included), "
           << bench::fixed(cpp_allocs, 2) << " /link C++ operator new\n"
           << "  peak RSS      " << bench::fixed(static_cast<double>(r.peak_rss) / (1024.0 * 1024.0), 1) << " MiB\n"
           << "  connections   " << r.stats.connections_opened << " opened, TLS " << r.stats.tls_full_handshakes
-          << " full + " << r.stats.tls_resumed_handshakes << " resumed handshakes, " << r.stats.retries
-          << " retries, " << r.stats.stale_resends << " stale resends (whole run)\n";
+          << " full + " << r.stats.tls_resumed_handshakes << " resumed handshakes, " << r.stats.retries << " retries, "
+          << r.stats.stale_resends << " stale resends (whole run)\n";
     if (o.json_out != "-") std::cout << table.str() << std::flush;
     else std::cerr << table.str() << std::flush; // stdout carries the JSON alone
 
@@ -691,11 +693,11 @@ int pending_main(const options& o) {
     std::uint64_t completed = 0;
     std::map<std::string, std::uint64_t> outcomes;
     auto start_call = [&] {
-        client->create_login_link(o.account, [&completed, &outcomes](error_code ec, stripe_asio::diagnostics,
-                                                                     stripe_asio::login_link) {
-            ++completed;
-            ++outcomes[stripe_asio::error_kind(ec)];
-        });
+        client->create_login_link(
+            o.account, [&completed, &outcomes](error_code ec, stripe_asio::diagnostics, stripe_asio::login_link) {
+                ++completed;
+                ++outcomes[stripe_asio::error_kind(ec)];
+            });
     };
     auto run_until = [&ioc](auto done, clock_type::duration limit) {
         const auto give_up = clock_type::now() + limit;
@@ -706,7 +708,8 @@ int pending_main(const options& o) {
 
     // Every connection busy: P calls stuck in a handshake the listener never answers.
     for (std::uint64_t i = 0; i < o.connections; ++i) start_call();
-    bool busy = run_until([&] { return held.size() == o.connections && client->stats().calls_in_flight == o.connections; }, 30s);
+    bool busy = run_until(
+        [&] { return held.size() == o.connections && client->stats().calls_in_flight == o.connections; }, 30s);
     ioc.run_for(100ms); // let the ClientHellos go out
     if (!busy) {
         std::cerr << "login_link_bench: only " << held.size() << " of " << o.connections

@@ -13,7 +13,7 @@ int main() {
     stripe_asio::client stripe(ioc, server.config);
     int exit_code = 1;
     stripe.create_login_link("acct_1032D82eZvKYlo2C", [&](stripe_asio::error_code ec, stripe_asio::diagnostics diag,
-                                                         stripe_asio::login_link link) {
+                                                          stripe_asio::login_link link) {
         if (ec) {
             // Log the request id for support; the diagnostics never hold the API key.
             std::cerr << "login link failed: " << ec.message() << ' ' << diag.to_string() << '\n';

@@ -19,8 +19,7 @@ namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using namespace std::chrono_literals;
 
-asio::awaitable<void> dashboard_with_timeout(stripe_asio::client& stripe, std::chrono::milliseconds limit,
-                                             int& links) {
+asio::awaitable<void> dashboard_with_timeout(stripe_asio::client& stripe, std::chrono::milliseconds limit, int& links) {
     asio::steady_timer timer(co_await asio::this_coro::executor, limit);
     auto result = co_await (stripe.create_login_link("acct_1032D82eZvKYlo2C", asio::as_tuple(asio::use_awaitable)) ||
                             timer.async_wait(asio::use_awaitable));
@@ -38,7 +37,7 @@ asio::awaitable<void> dashboard_with_timeout(stripe_asio::client& stripe, std::c
 asio::awaitable<void> run(stripe_asio::client& stripe, int& links) {
     co_await dashboard_with_timeout(stripe, 5s, links);
     co_await dashboard_with_timeout(stripe, 0ms, links); // cancelled at once
-    co_await dashboard_with_timeout(stripe, 5s, links);  // the client still serves
+    co_await dashboard_with_timeout(stripe, 5s, links); // the client still serves
 }
 
 int main() {

@@ -19,8 +19,8 @@ int main() {
     int exit_code = 1;
     {
         stripe_asio::client stripe(ioc, server.config);
-        std::future<stripe_asio::login_link> link = stripe.create_login_link(
-            "acct_1032D82eZvKYlo2C", stripe_asio::with_diagnostics(boost::asio::use_future));
+        std::future<stripe_asio::login_link> link =
+            stripe.create_login_link("acct_1032D82eZvKYlo2C", stripe_asio::with_diagnostics(boost::asio::use_future));
         try {
             std::cout << "redirect to " << link.get().url << '\n';
             exit_code = 0;

@@ -33,8 +33,7 @@ asio::awaitable<void> make_links(stripe_asio::client& stripe, asio::thread_pool&
     for (int i = 0; i < links_each; ++i) {
         auto [ec, diag, link] = co_await stripe.create_login_link(account, use_tuple);
         // The completion ran on the coroutine's executor (the pool), not on a client thread.
-        if (!pool.get_executor().running_in_this_thread())
-            ++t.off_pool;
+        if (!pool.get_executor().running_in_this_thread()) ++t.off_pool;
         {
             std::lock_guard lock(t.mutex);
             t.threads.insert(std::this_thread::get_id());
@@ -68,7 +67,7 @@ int main() {
                   << " times\n";
     } // the client closes its keep-alive connections here, so the pool runs out of work
     pool.join();
-    std::cout << t.succeeded << " links, " << t.failed << " failures, on " << t.threads.size()
-              << " pool threads, " << t.off_pool << " completions off the pool\n";
+    std::cout << t.succeeded << " links, " << t.failed << " failures, on " << t.threads.size() << " pool threads, "
+              << t.off_pool << " completions off the pool\n";
     return t.succeeded == coroutines * links_each && t.failed == 0 && t.off_pool == 0 ? 0 : 1;
 }

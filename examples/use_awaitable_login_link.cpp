@@ -47,7 +47,7 @@ asio::awaitable<bool> run(stripe_asio::client& stripe) {
 
     auto [bad_ec, bad_diag, no_link] = co_await stripe.create_login_link(bad_account, use_tuple);
     std::cout << "as_tuple: " << stripe_asio::error_kind(bad_ec) << " (" << bad_diag.detail << ")\n";
-    co_return ok && bad_ec == stripe_asio::errc::invalid_account_id && no_link.url.empty();
+    co_return ok&& bad_ec == stripe_asio::errc::invalid_account_id&& no_link.url.empty();
 }
 
 int main() {

@@ -62,8 +62,7 @@ constexpr std::string_view usage_text =
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in)
-        usage_error("cannot read " + path);
+    if (!in) usage_error("cannot read " + path);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
@@ -104,8 +103,7 @@ unsigned long parse_number(const std::string& flag, const std::string& text, uns
     try {
         std::size_t used = 0;
         unsigned long n = std::stoul(text, &used);
-        if (used == text.size() && n <= max && text.find('-') == std::string::npos)
-            return n;
+        if (used == text.size() && n <= max && text.find('-') == std::string::npos) return n;
     } catch (const std::exception&) {
     }
     usage_error("bad value for " + flag + ": " + text);
@@ -125,8 +123,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         auto value = [&]() -> std::string {
-            if (i + 1 >= argc)
-                usage_error(arg + " needs a value");
+            if (i + 1 >= argc) usage_error(arg + " needs a value");
             return argv[++i];
         };
         if (arg == "--help" || arg == "-h") {
@@ -155,19 +152,16 @@ int main(int argc, char** argv) {
         } else if (arg == "--random-faults") {
             opts.random_faults.rate = parse_rate(arg, value());
         } else if (arg == "--seed") {
-            opts.random_faults.seed =
-                parse_number(arg, value(), std::numeric_limits<unsigned long>::max());
+            opts.random_faults.seed = parse_number(arg, value(), std::numeric_limits<unsigned long>::max());
         } else {
             usage_error("unknown option " + arg);
         }
     }
-    if (cert_file.empty() != key_file.empty())
-        usage_error("--cert and --key go together");
+    if (cert_file.empty() != key_file.empty()) usage_error("--cert and --key go together");
     if (!cert_file.empty()) {
         opts.cert_pem = read_file(cert_file);
         opts.key_pem = read_file(key_file);
-        if (!ca_out.empty() || print_ca)
-            usage_error("--ca-out and --print-ca need a generated CA (no --cert/--key)");
+        if (!ca_out.empty() || print_ca) usage_error("--ca-out and --print-ca need a generated CA (no --cert/--key)");
     }
 
     // Block the signals before the server thread starts so that only sigwait() sees them.
@@ -188,8 +182,7 @@ int main(int argc, char** argv) {
                 return 1;
             }
         }
-        if (print_ca)
-            std::cout << server.ca_pem();
+        if (print_ca) std::cout << server.ca_pem();
         std::cout << "listening on " << server.base_url() << std::endl;
 
         int received = 0;

@@ -55,8 +55,8 @@ const std::map<std::string, std::string, std::less<>> users = {
 };
 
 // Bounds: every browser-controlled quantity has a ceiling.
-constexpr auto idle_timeout = 30s;            // keep-alive connection without a request
-constexpr auto write_timeout = 10s;           // sending one response
+constexpr auto idle_timeout = 30s; // keep-alive connection without a request
+constexpr auto write_timeout = 10s; // sending one response
 constexpr std::size_t max_header_bytes = 8 * 1024;
 constexpr std::size_t max_body_bytes = 4 * 1024; // our forms are tiny
 constexpr std::size_t max_connections = 512;
@@ -82,8 +82,7 @@ std::string form_value(std::string_view body, std::string_view key) {
         const std::string_view pair = body.substr(0, amp);
         body = amp == body.npos ? std::string_view() : body.substr(amp + 1);
         const auto eq = pair.find('=');
-        if (pair.substr(0, eq) != key)
-            continue;
+        if (pair.substr(0, eq) != key) continue;
         const std::string_view raw = eq == pair.npos ? std::string_view() : pair.substr(eq + 1);
         std::string out;
         for (std::size_t i = 0; i < raw.size(); ++i) {
@@ -92,8 +91,7 @@ std::string form_value(std::string_view body, std::string_view key) {
             } else if (raw[i] == '%') {
                 unsigned char byte = 0;
                 const char* end = raw.data() + i + 3;
-                if (i + 2 >= raw.size() || std::from_chars(raw.data() + i + 1, end, byte, 16).ptr != end)
-                    return {};
+                if (i + 2 >= raw.size() || std::from_chars(raw.data() + i + 1, end, byte, 16).ptr != end) return {};
                 out += static_cast<char>(byte);
                 i += 2;
             } else {
@@ -112,10 +110,8 @@ std::string session_cookie(const request& req) {
         const auto semi = header.find(';');
         std::string_view item = header.substr(0, semi);
         header = semi == header.npos ? std::string_view() : header.substr(semi + 1);
-        while (item.starts_with(' '))
-            item.remove_prefix(1);
-        if (item.starts_with("sid="))
-            return std::string(item.substr(4));
+        while (item.starts_with(' ')) item.remove_prefix(1);
+        if (item.starts_with("sid=")) return std::string(item.substr(4));
     }
     return {};
 }
@@ -133,10 +129,9 @@ response page(http::status status, const request& req, std::string_view title, s
     return res;
 }
 
-const std::string signin_form =
-    "<form method=\"post\" action=\"/login\"><label>Demo user (alice or bob) "
-    "<input id=\"user\" name=\"user\" autocomplete=\"username\" required></label> "
-    "<button id=\"signin\" type=\"submit\">Sign in</button></form>";
+const std::string signin_form = "<form method=\"post\" action=\"/login\"><label>Demo user (alice or bob) "
+                                "<input id=\"user\" name=\"user\" autocomplete=\"username\" required></label> "
+                                "<button id=\"signin\" type=\"submit\">Sign in</button></form>";
 
 response redirect(http::status status, const request& req, const std::string& location) {
     response res{status, req.version()};
@@ -152,18 +147,16 @@ response redirect(http::status status, const request& req, const std::string& lo
 // half-closes its side after the request counts as gone too, as in most servers.)
 struct call_watch {
     asio::cancellation_signal signal;
-    bool finished = false;     // the call completed; the socket is ours again
+    bool finished = false; // the call completed; the socket is ours again
     bool browser_gone = false;
 };
 
 void watch_browser(tcp::socket& socket, std::shared_ptr<call_watch> watch) {
     socket.async_wait(tcp::socket::wait_read, [&socket, watch](error_code ec) {
-        if (watch->finished)
-            return; // also the operation_aborted we cause when the call ends first
+        if (watch->finished) return; // also the operation_aborted we cause when the call ends first
         // Readable with bytes waiting: a pipelined request (browsers do not pipeline). Leave the
         // bytes for the next read and stop watching. Readable with none: EOF or an error.
-        if (!ec && socket.available(ec) > 0 && !ec)
-            return;
+        if (!ec && socket.available(ec) > 0 && !ec) return;
         watch->browser_gone = true;
         watch->signal.emit(asio::cancellation_type::terminal);
     });
@@ -178,20 +171,20 @@ public:
         asio::steady_timer backoff(acceptor.get_executor());
         for (;;) {
             auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-            if (ec == asio::error::operation_aborted)
-                co_return;
+            if (ec == asio::error::operation_aborted) co_return;
             if (ec) { // e.g. out of file descriptors: breathe instead of spinning
                 backoff.expires_after(100ms);
                 co_await backoff.async_wait(use_tuple);
                 continue;
             }
-            if (connections_ >= max_connections)
-                continue; // the socket closes as it goes out of scope
+            if (connections_ >= max_connections) continue; // the socket closes as it goes out of scope
             ++connections_; // serve() gives it back
             asio::co_spawn(acceptor.get_executor(), serve(std::move(socket)), [this](std::exception_ptr e) {
-                if (e) try { std::rethrow_exception(e); } catch (const std::exception& x) {
-                    log_ << "platform_server: connection failed: " << x.what() << std::endl;
-                }
+                if (e) try {
+                        std::rethrow_exception(e);
+                    } catch (const std::exception& x) {
+                        log_ << "platform_server: connection failed: " << x.what() << std::endl;
+                    }
             });
         }
     }
@@ -199,7 +192,10 @@ public:
 private:
     // One browser connection: read a request (bounded, with an idle timeout), answer, repeat.
     asio::awaitable<void> serve(tcp::socket socket) {
-        struct leave { std::size_t& n; ~leave() { --n; } } counted{connections_};
+        struct leave {
+            std::size_t& n;
+            ~leave() { --n; }
+        } counted{connections_};
         beast::tcp_stream stream(std::move(socket));
         beast::flat_buffer buffer;
         for (;;) {
@@ -216,18 +212,15 @@ private:
                 stream.expires_after(write_timeout);
                 co_await http::async_write(stream, res, use_tuple);
             }
-            if (ec)
-                break; // EOF, timeout, reset or garbage: nothing more to do for this browser
+            if (ec) break; // EOF, timeout, reset or garbage: nothing more to do for this browser
             request req = parser.release();
             std::optional<response> res = co_await handle(req, stream);
-            if (!res)
-                break; // the browser left while we worked for it
+            if (!res) break; // the browser left while we worked for it
             res->keep_alive(req.keep_alive());
             res->prepare_payload();
             stream.expires_after(write_timeout); // the deadline also covers time spent above
             auto [wec, written] = co_await http::async_write(stream, *res, use_tuple);
-            if (wec || !res->keep_alive())
-                break;
+            if (wec || !res->keep_alive()) break;
         }
         error_code ignored;
         stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -236,30 +229,26 @@ private:
     asio::awaitable<std::optional<response>> handle(const request& req, beast::tcp_stream& stream) {
         const std::string_view target = req.target();
         const bool get = req.method() == http::verb::get, post = req.method() == http::verb::post;
-        if (target == "/" && get)
-            co_return home(req);
-        if (target == "/login" && post)
-            co_return login(req);
-        if (target == "/logout" && post)
-            co_return logout(req);
-        if (target == "/dashboard" && post)
-            co_return co_await dashboard(req, stream);
-        if (target == "/debug/stripe-calls" && get && test_hooks_)
-            co_return debug_counters(req);
+        if (target == "/" && get) co_return home(req);
+        if (target == "/login" && post) co_return login(req);
+        if (target == "/logout" && post) co_return logout(req);
+        if (target == "/dashboard" && post) co_return co_await dashboard(req, stream);
+        if (target == "/debug/stripe-calls" && get && test_hooks_) co_return debug_counters(req);
         co_return page(http::status::not_found, req, "Not found", "<p><a href=\"/\">Home</a></p>");
     }
 
     response home(const request& req) {
         const platform::session* s = sessions_.find(session_cookie(req));
-        if (!s)
-            return page(http::status::ok, req, "Sign in", signin_form);
+        if (!s) return page(http::status::ok, req, "Sign in", signin_form);
         const std::string csrf = "<input type=\"hidden\" name=\"csrf\" value=\"" + s->csrf + "\">";
         return page(http::status::ok, req, "Welcome",
-                    "<p>Signed in as <b id=\"who\">" + html_escape(s->user) + "</b>.</p>"
-                    "<form method=\"post\" action=\"/dashboard\">" + csrf +
-                    "<button id=\"dashboard\" type=\"submit\">View your Express Dashboard</button></form>"
-                    "<form method=\"post\" action=\"/logout\">" + csrf +
-                    "<button id=\"signout\" type=\"submit\">Sign out</button></form>");
+                    "<p>Signed in as <b id=\"who\">" + html_escape(s->user) +
+                        "</b>.</p>"
+                        "<form method=\"post\" action=\"/dashboard\">" +
+                        csrf +
+                        "<button id=\"dashboard\" type=\"submit\">View your Express Dashboard</button></form>"
+                        "<form method=\"post\" action=\"/logout\">" +
+                        csrf + "<button id=\"signout\" type=\"submit\">Sign out</button></form>");
     }
 
     response login(const request& req) {
@@ -290,8 +279,7 @@ private:
     // Location header and nowhere else: not stored, not cached, not logged.
     asio::awaitable<std::optional<response>> dashboard(const request& req, beast::tcp_stream& stream) {
         const platform::session* s = sessions_.find(session_cookie(req));
-        if (!s)
-            co_return page(http::status::unauthorized, req, "Please sign in", signin_form);
+        if (!s) co_return page(http::status::unauthorized, req, "Please sign in", signin_form);
         if (!platform::equal_secret(form_value(req.body(), "csrf"), s->csrf))
             co_return page(http::status::forbidden, req, "Forbidden", "<p>Stale form; reload the page.</p>");
         const std::string account = s->account; // a copy: the session may go while we wait
@@ -390,10 +378,8 @@ int main(int argc, char** argv) {
         stripe_asio::config cfg;
         if (std::getenv("STRIPE_API_KEY") || !stripe_base.empty()) {
             cfg = stripe_asio::config::from_env();
-            if (!stripe_base.empty())
-                cfg.base_url = stripe_base;
-            if (!ca_file.empty())
-                cfg.ca_file = ca_file;
+            if (!stripe_base.empty()) cfg.base_url = stripe_base;
+            if (!ca_file.empty()) cfg.ca_file = ca_file;
         } else {
             fake = std::make_unique<stripe_asio::testing::fake_stripe>(); // its own thread, in-process
             cfg.api_key = fake->api_key();
@@ -408,8 +394,7 @@ int main(int argc, char** argv) {
         cfg.thread_safe = false;
         // A person waits for each call: fail within seconds, not after SDK-sized 80 s attempts.
         cfg.attempt_timeout = 10s;
-        if (cfg.call_timeout == 0ms)
-            cfg.call_timeout = 20s;
+        if (cfg.call_timeout == 0ms) cfg.call_timeout = 20s;
         stripe_asio::client stripe(ioc, cfg); // throws on a bad configuration (missing key, ...)
 
         std::ostringstream captured_log; // --self-test checks what would have been logged
@@ -419,10 +404,14 @@ int main(int argc, char** argv) {
         std::cerr << "platform_server: Stripe at " << cfg.base_url << (fake ? " (embedded fake)" : "") << std::endl;
 
         int exit_code = 0;
-        auto rethrow = [](std::exception_ptr e) { if (e) std::rethrow_exception(e); };
+        auto rethrow = [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        };
         asio::co_spawn(ioc, app.accept_loop(acceptor), rethrow);
         asio::signal_set signals(ioc, SIGINT, SIGTERM);
-        signals.async_wait([&](error_code ec, int) { if (!ec) ioc.stop(); });
+        signals.async_wait([&](error_code ec, int) {
+            if (!ec) ioc.stop();
+        });
         if (run_self_test) {
             asio::co_spawn(ioc, self_test(acceptor.local_endpoint().port(), *fake, captured_log),
                            [&](std::exception_ptr e, bool passed) {

@@ -40,8 +40,7 @@ asio::awaitable<response> send(unsigned short port, http::verb verb, std::string
     co_await stream.async_connect(server, asio::use_awaitable);
     http::request<http::string_body> req{verb, target, 11};
     req.set(http::field::host, "127.0.0.1");
-    if (!sid.empty())
-        req.set(http::field::cookie, "theme=dark; sid=" + sid);
+    if (!sid.empty()) req.set(http::field::cookie, "theme=dark; sid=" + sid);
     if (verb == http::verb::post) {
         req.set(http::field::content_type, "application/x-www-form-urlencoded");
         req.body() = form;
@@ -57,8 +56,7 @@ asio::awaitable<response> send(unsigned short port, http::verb verb, std::string
 // The text after `marker` up to the next `end`, or empty.
 std::string between(std::string_view text, std::string_view marker, char end) {
     const auto at = text.find(marker);
-    if (at == text.npos)
-        return {};
+    if (at == text.npos) return {};
     const auto from = at + marker.size();
     return std::string(text.substr(from, text.find(end, from) - from));
 }
@@ -85,7 +83,8 @@ asio::awaitable<bool> self_test(unsigned short port, stripe_asio::testing::fake_
     const std::string bogus_csrf = "csrf=00000000000000000000000000000000";
     r = co_await send(port, http::verb::post, "/dashboard", none, bogus_csrf);
     response debug = co_await send(port, http::verb::get, "/debug/stripe-calls", none, none);
-    check(r.result_int() == 401 && counter(debug, "calls_started") == 0, "click without a session: 401, no Stripe call");
+    check(r.result_int() == 401 && counter(debug, "calls_started") == 0,
+          "click without a session: 401, no Stripe call");
     r = co_await send(port, http::verb::post, "/login", none, nobody);
     check(r.result_int() == 401, "unknown user: 401");
 
@@ -93,30 +92,33 @@ asio::awaitable<bool> self_test(unsigned short port, stripe_asio::testing::fake_
     const std::string cookie(r[http::field::set_cookie]);
     const std::string sid = between(cookie, "sid=", ';');
     check(r.result_int() == 303 && r[http::field::location] == "/", "sign in as alice: 303 to /");
-    check(sid.size() == 32 && cookie.find("; HttpOnly") != cookie.npos && cookie.find("; SameSite=Lax") != cookie.npos &&
-              cookie.find("; Path=/") != cookie.npos,
+    check(sid.size() == 32 && cookie.find("; HttpOnly") != cookie.npos &&
+              cookie.find("; SameSite=Lax") != cookie.npos && cookie.find("; Path=/") != cookie.npos,
           "session cookie: 128-bit id, HttpOnly, SameSite=Lax, Path=/");
     r = co_await send(port, http::verb::get, "/", sid, none);
     const std::string csrf = "csrf=" + between(r.body(), "name=\"csrf\" value=\"", '"');
-    check(r.body().find("alice") != std::string::npos && r.body().find("View your Express Dashboard") != std::string::npos &&
-              csrf.size() == 5 + 32,
+    check(r.body().find("alice") != std::string::npos &&
+              r.body().find("View your Express Dashboard") != std::string::npos && csrf.size() == 5 + 32,
           "GET / signed in: name, button and a CSRF token");
 
     r = co_await send(port, http::verb::post, "/dashboard", sid, none);
     debug = co_await send(port, http::verb::get, "/debug/stripe-calls", none, none);
-    check(r.result_int() == 403 && counter(debug, "calls_started") == 0, "click without the CSRF token: 403, no Stripe call");
+    check(r.result_int() == 403 && counter(debug, "calls_started") == 0,
+          "click without the CSRF token: 403, no Stripe call");
     const std::string smuggled = csrf + "&account=acct_1BobExpress22";
     r = co_await send(port, http::verb::post, "/dashboard", sid, smuggled);
     const std::string first(r[http::field::location]);
     check(r.result_int() == 302 && first.starts_with(alice_account) && r[http::field::cache_control] == "no-store",
           "click: 302 to alice's Express page (an account in the form is ignored), no-store");
     r = co_await send(port, http::verb::post, "/dashboard", sid, csrf);
-    check(r.result_int() == 302 && r[http::field::location].starts_with(alice_account) && r[http::field::location] != first,
+    check(r.result_int() == 302 && r[http::field::location].starts_with(alice_account) &&
+              r[http::field::location] != first,
           "second click: a new link");
 
     fake.push(fault::stripe_error(400, "invalid_request_error", "account_invalid"));
     r = co_await send(port, http::verb::post, "/dashboard", sid, csrf);
-    check(r.result_int() == 503 && r.body().find("could not open your dashboard, please try again") != std::string::npos,
+    check(r.result_int() == 503 &&
+              r.body().find("could not open your dashboard, please try again") != std::string::npos,
           "Stripe error: 503 page");
     const std::string logged = log.str();
     check(logged.find("kind=invalid_request status=400 request_id=req_") != std::string::npos &&
@@ -133,9 +135,10 @@ asio::awaitable<bool> self_test(unsigned short port, stripe_asio::testing::fake_
         tcp::socket browser(co_await asio::this_coro::executor);
         const tcp::endpoint server(asio::ip::make_address("127.0.0.1"), port);
         co_await browser.async_connect(server, asio::use_awaitable);
-        const std::string raw = "POST /dashboard HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sid=" + sid +
-                                "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
-                                std::to_string(csrf.size()) + "\r\n\r\n" + csrf;
+        const std::string raw =
+            "POST /dashboard HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sid=" + sid +
+            "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " + std::to_string(csrf.size()) +
+            "\r\n\r\n" + csrf;
         const auto buf = asio::buffer(raw);
         co_await asio::async_write(browser, buf, asio::use_awaitable);
         for (int i = 0; i < 500 && fake.request_count() == before; ++i) { // the call reached Stripe
@@ -160,7 +163,8 @@ asio::awaitable<bool> self_test(unsigned short port, stripe_asio::testing::fake_
     const std::string bob_csrf = "csrf=" + between(r.body(), "name=\"csrf\" value=\"", '"');
     check(bob_csrf != csrf, "CSRF tokens are per session");
     r = co_await send(port, http::verb::post, "/dashboard", bob_sid, bob_csrf);
-    check(r.result_int() == 302 && r[http::field::location].starts_with(fake.base_url() + "/express/acct_1BobExpress22/"),
+    check(r.result_int() == 302 &&
+              r[http::field::location].starts_with(fake.base_url() + "/express/acct_1BobExpress22/"),
           "bob gets bob's account");
     r = co_await send(port, http::verb::post, "/dashboard", bob_sid, csrf);
     check(r.result_int() == 403, "alice's CSRF token is refused in bob's session");

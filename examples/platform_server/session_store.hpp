@@ -19,8 +19,7 @@ namespace platform {
 /// 128 bits from OpenSSL's CSPRNG, as 32 hex digits: unguessable session ids and CSRF tokens.
 inline std::string random_token() {
     unsigned char bytes[16];
-    if (RAND_bytes(bytes, sizeof bytes) != 1)
-        throw std::runtime_error("RAND_bytes failed");
+    if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;
     for (unsigned char b : bytes) {
@@ -36,9 +35,9 @@ inline bool equal_secret(std::string_view a, std::string_view b) {
 }
 
 struct session {
-    std::string user;       ///< display name
-    std::string account;    ///< the user's connected account (acct_...), from our user table only
-    std::string csrf;       ///< must come back in every state-changing form
+    std::string user; ///< display name
+    std::string account; ///< the user's connected account (acct_...), from our user table only
+    std::string csrf; ///< must come back in every state-changing form
     std::chrono::steady_clock::time_point expires;
 };
 
@@ -51,8 +50,7 @@ public:
 
     /// A new session with a fresh id (never reuses one the browser sent: no session fixation).
     std::string create(std::string user, std::string account) {
-        if (sessions_.size() >= capacity_)
-            make_room();
+        if (sessions_.size() >= capacity_) make_room();
         std::string id = random_token();
         sessions_[id] = session{std::move(user), std::move(account), random_token(), clock::now() + lifetime_};
         return id;
@@ -61,8 +59,7 @@ public:
     /// The live session with this id, or nullptr. Expired ones are dropped on sight.
     const session* find(const std::string& id) {
         auto it = sessions_.find(id);
-        if (it == sessions_.end())
-            return nullptr;
+        if (it == sessions_.end()) return nullptr;
         if (it->second.expires <= clock::now()) {
             sessions_.erase(it);
             return nullptr;
@@ -79,12 +76,10 @@ private:
     void make_room() {
         const auto now = clock::now();
         std::erase_if(sessions_, [now](const auto& kv) { return kv.second.expires <= now; });
-        if (sessions_.size() < capacity_ || sessions_.empty())
-            return;
+        if (sessions_.size() < capacity_ || sessions_.empty()) return;
         auto oldest = sessions_.begin();
         for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
-            if (it->second.expires < oldest->second.expires)
-                oldest = it;
+            if (it->second.expires < oldest->second.expires) oldest = it;
         sessions_.erase(oldest);
     }
 

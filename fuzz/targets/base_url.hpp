@@ -52,9 +52,8 @@ inline int fuzz_base_url(const std::uint8_t* data, std::size_t size) {
 
     // Written back out in canonical form, it parses to the same parts.
     std::string again_why;
-    auto again = detail::parse_base_url("https://" + expected_header + (parts->port == "443" ? ":443" : "") +
-                                            parts->prefix + "/",
-                                        again_why);
+    auto again = detail::parse_base_url(
+        "https://" + expected_header + (parts->port == "443" ? ":443" : "") + parts->prefix + "/", again_why);
     STRIPE_ASIO_FUZZ_CHECK(again && again->host == parts->host && again->port == parts->port &&
                            again->prefix == parts->prefix && again->host_header == parts->host_header);
     return 0;

@@ -13,9 +13,9 @@
 // regression test defines this before including a target, to report the failure through
 // doctest instead; a target therefore keeps going safely after a failed check.
 #ifndef STRIPE_ASIO_FUZZ_CHECK
-#define STRIPE_ASIO_FUZZ_CHECK(condition)                                                          \
-    do {                                                                                           \
-        if (!(condition)) ::stripe_asio::fuzz::property_broken(#condition, __FILE__, __LINE__);    \
+#define STRIPE_ASIO_FUZZ_CHECK(condition)                                                                              \
+    do {                                                                                                               \
+        if (!(condition)) ::stripe_asio::fuzz::property_broken(#condition, __FILE__, __LINE__);                        \
     } while (0)
 #endif
 

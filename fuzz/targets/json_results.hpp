@@ -50,10 +50,9 @@ inline int fuzz_json_results(const std::uint8_t* data, std::size_t size) {
             const auto* url = obj.if_contains("url");
             const auto* created = obj.if_contains("created");
             STRIPE_ASIO_FUZZ_CHECK(url && url->is_string() && url->get_string() == link.url);
-            const bool same_created =
-                created && ((created->is_int64() && created->get_int64() == link.created) ||
-                            (created->is_uint64() && link.created >= 0 &&
-                             created->get_uint64() == static_cast<std::uint64_t>(link.created)));
+            const bool same_created = created && ((created->is_int64() && created->get_int64() == link.created) ||
+                                                  (created->is_uint64() && link.created >= 0 &&
+                                                   created->get_uint64() == static_cast<std::uint64_t>(link.created)));
             STRIPE_ASIO_FUZZ_CHECK(same_created);
         }
         STRIPE_ASIO_FUZZ_CHECK(is_redirectable_url(link.url));

@@ -106,8 +106,7 @@ inline int fuzz_validation(const std::uint8_t* data, std::size_t size) {
     // The outcome the documented rules predict, in validate()'s order.
     std::string why;
     const bool other_fields_ok = detail::parse_base_url(cfg.base_url, why) && !cfg.stripe_version.empty() &&
-                                 detail::is_safe_header_value(cfg.stripe_version) && broken == 0 &&
-                                 broken_more == 0;
+                                 detail::is_safe_header_value(cfg.stripe_version) && broken == 0 && broken_more == 0;
     std::optional<errc> expected;
     if (cfg.api_key.empty()) expected = errc::missing_api_key;
     else if (!all_bytes_in(cfg.api_key, 0x21, 0x7e)) expected = errc::invalid_api_key_format;
@@ -118,8 +117,8 @@ inline int fuzz_validation(const std::uint8_t* data, std::size_t size) {
     STRIPE_ASIO_FUZZ_CHECK(ec == *expected);
     STRIPE_ASIO_FUZZ_CHECK(!detail_text.empty());
 
-    if (cfg.api_key.size() >= 8 && (message->find(cfg.api_key) != std::string::npos ||
-                                    detail_text.find(cfg.api_key) != std::string::npos)) {
+    if (cfg.api_key.size() >= 8 &&
+        (message->find(cfg.api_key) != std::string::npos || detail_text.find(cfg.api_key) != std::string::npos)) {
         // Only a key that happens to be a piece of our own wording may show up: the same config
         // with a stand-in key of the same kind must say it too.
         config stand_in = cfg;

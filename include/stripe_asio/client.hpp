@@ -102,8 +102,8 @@ public:
     /// The same with the client's config for every option. The options are not carried at all,
     /// which keeps a deferred or awaitable operation small.
     template <class CompletionToken = default_completion_token>
-        requires(!std::is_convertible_v<CompletionToken, request_options>)
-    auto create_login_link(std::string_view account_id, CompletionToken&& token = {}) {
+    requires(!std::is_convertible_v<CompletionToken, request_options>) auto create_login_link(
+        std::string_view account_id, CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, diagnostics, login_link)>(
             initiate_login_link{impl_}, token, detail::account_id_arg(account_id.substr(0, 256)));
     }
@@ -128,7 +128,7 @@ private:
         void operator()(Handler&& handler, const detail::account_id_arg& account,
                         const request_options* options = nullptr) {
             auto& call = detail::call_op<login_link, std::decay_t<Handler>>::create(std::forward<Handler>(handler),
-                                                                                  impl, &detail::parse_login_link);
+                                                                                    impl, &detail::parse_login_link);
             detail::start_login_link(call, account, options);
         }
         template <class Handler>

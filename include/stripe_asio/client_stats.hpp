@@ -11,22 +11,22 @@ struct client_stats {
     std::uint64_t calls_succeeded = 0;
     std::uint64_t calls_failed = 0;
     std::uint64_t attempts = 0;
-    std::uint64_t retries = 0;               ///< backoff retries (not counting stale resends)
-    std::uint64_t stale_resends = 0;         ///< requests resent because a reused connection was dead
-    std::uint64_t connections_opened = 0;    ///< TCP + TLS established
+    std::uint64_t retries = 0; ///< backoff retries (not counting stale resends)
+    std::uint64_t stale_resends = 0; ///< requests resent because a reused connection was dead
+    std::uint64_t connections_opened = 0; ///< TCP + TLS established
     std::uint64_t connections_closed = 0;
     std::uint64_t connect_failures = 0;
     std::uint64_t tls_full_handshakes = 0;
     std::uint64_t tls_resumed_handshakes = 0;
-    std::uint64_t connection_reuses = 0;     ///< requests sent on an already used connection
+    std::uint64_t connection_reuses = 0; ///< requests sent on an already used connection
     std::uint64_t calls_in_flight = 0;
-    std::uint64_t waiters = 0;               ///< calls waiting for a connection now
+    std::uint64_t waiters = 0; ///< calls waiting for a connection now
     std::uint64_t idle_connections = 0;
     std::uint64_t open_connections = 0;
-    std::uint64_t idle_evictions = 0;            ///< closed after config::idle_timeout
+    std::uint64_t idle_evictions = 0; ///< closed after config::idle_timeout
     std::uint64_t stale_detected_before_use = 0; ///< idle connections found closed by the server
-    std::uint64_t rate_limited_waits = 0;        ///< attempts that waited for the rate limiter
-    std::uint64_t retries_throttled = 0;         ///< retries the retry budget did not allow
+    std::uint64_t rate_limited_waits = 0; ///< attempts that waited for the rate limiter
+    std::uint64_t retries_throttled = 0; ///< retries the retry budget did not allow
 };
 
 } // namespace stripe_asio

@@ -13,9 +13,9 @@ namespace stripe_asio {
 
 /// One attempt that did not succeed.
 struct attempt_record {
-    error_code ec;               ///< what went wrong on this attempt
-    unsigned http_status = 0;    ///< 0 when no response arrived
-    std::string request_id;      ///< `Request-Id` of the response, if any
+    error_code ec; ///< what went wrong on this attempt
+    unsigned http_status = 0; ///< 0 when no response arrived
+    std::string request_id; ///< `Request-Id` of the response, if any
     bool reused_connection = false;
     bool stale_connection = false; ///< failed on a reused connection before any response byte
     std::chrono::milliseconds wait_before_next{0}; ///< backoff waited before the next attempt
@@ -30,10 +30,10 @@ struct diagnostics {
     std::string message;
     std::string param;
     std::string doc_url;
-    std::string request_id;      ///< `Request-Id` header of the last response
+    std::string request_id; ///< `Request-Id` header of the last response
     std::string idempotency_key; ///< the key sent on every attempt
-    std::string detail;          ///< what the client saw: socket error, parse error, which input is bad
-    unsigned attempts = 0;       ///< attempts made (0 when the call failed before sending)
+    std::string detail; ///< what the client saw: socket error, parse error, which input is bad
+    unsigned attempts = 0; ///< attempts made (0 when the call failed before sending)
     std::vector<attempt_record> failed_attempts; ///< in order; the last one is the final outcome
 
     /// One line for logs: status, type, code, message, request id, attempts, detail.

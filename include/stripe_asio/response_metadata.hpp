@@ -9,11 +9,11 @@ namespace stripe_asio {
 /// What a successful call learned besides its result. Kept inline (a generated key, 36
 /// characters, needs no heap allocation; a caller's longer key does).
 struct response_metadata {
-    fixed_string<64> request_id;        ///< the `Request-Id` header (req_...)
-    inline_string<40> idempotency_key;  ///< the key sent on every attempt (empty for GET)
+    fixed_string<64> request_id; ///< the `Request-Id` header (req_...)
+    inline_string<40> idempotency_key; ///< the key sent on every attempt (empty for GET)
     unsigned http_status = 0;
-    unsigned attempts = 0;              ///< attempts made, 1 when the first one succeeded
-    bool idempotent_replayed = false;   ///< `Idempotent-Replayed: true`: Stripe replayed an earlier answer
+    unsigned attempts = 0; ///< attempts made, 1 when the first one succeeded
+    bool idempotent_replayed = false; ///< `Idempotent-Replayed: true`: Stripe replayed an earlier answer
     bool stale_connection_retried = false; ///< a reused connection had been closed; resent on a fresh one
 };
 

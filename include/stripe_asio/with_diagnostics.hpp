@@ -96,31 +96,31 @@ struct boost::asio::async_result<stripe_asio::with_diagnostics_t<CompletionToken
 #if BOOST_VERSION < 108200
 #include <boost/asio/awaitable.hpp>
 
-#define STRIPE_ASIO_FIX_AWAITABLE_OP_HANDLER(T)                                                            \
-    template <typename R, typename Executor>                                                               \
-    class boost::asio::detail::awaitable_async_op_handler<R(std::exception_ptr, T), Executor>              \
-        : public boost::asio::detail::awaitable_thread<Executor> {                                         \
-    public:                                                                                                \
-        struct result_type {                                                                               \
-            std::exception_ptr* ex_;                                                                       \
-            T* value_;                                                                                     \
-        };                                                                                                 \
-        awaitable_async_op_handler(boost::asio::detail::awaitable_thread<Executor>* h, result_type& result) \
-            : boost::asio::detail::awaitable_thread<Executor>(std::move(*h)), result_(result) {}           \
-        void operator()(std::exception_ptr ex, T value) {                                                  \
-            result_.ex_ = &ex;                                                                             \
-            result_.value_ = &value;                                                                       \
-            this->entry_point()->top_of_stack_->attach_thread(this);                                       \
-            this->entry_point()->top_of_stack_->clear_cancellation_slot();                                 \
-            this->pump();                                                                                  \
-        }                                                                                                  \
-        static T resume(result_type& result) {                                                             \
-            if (*result.ex_) std::rethrow_exception(std::exchange(*result.ex_, nullptr));                  \
-            return std::move(*result.value_);                                                              \
-        }                                                                                                  \
-                                                                                                           \
-    private:                                                                                               \
-        result_type& result_;                                                                              \
+#define STRIPE_ASIO_FIX_AWAITABLE_OP_HANDLER(T)                                                                        \
+    template <typename R, typename Executor>                                                                           \
+    class boost::asio::detail::awaitable_async_op_handler<R(std::exception_ptr, T), Executor>                          \
+        : public boost::asio::detail::awaitable_thread<Executor> {                                                     \
+    public:                                                                                                            \
+        struct result_type {                                                                                           \
+            std::exception_ptr* ex_;                                                                                   \
+            T* value_;                                                                                                 \
+        };                                                                                                             \
+        awaitable_async_op_handler(boost::asio::detail::awaitable_thread<Executor>* h, result_type& result)            \
+            : boost::asio::detail::awaitable_thread<Executor>(std::move(*h)), result_(result) {}                       \
+        void operator()(std::exception_ptr ex, T value) {                                                              \
+            result_.ex_ = &ex;                                                                                         \
+            result_.value_ = &value;                                                                                   \
+            this->entry_point()->top_of_stack_->attach_thread(this);                                                   \
+            this->entry_point()->top_of_stack_->clear_cancellation_slot();                                             \
+            this->pump();                                                                                              \
+        }                                                                                                              \
+        static T resume(result_type& result) {                                                                         \
+            if (*result.ex_) std::rethrow_exception(std::exchange(*result.ex_, nullptr));                              \
+            return std::move(*result.value_);                                                                          \
+        }                                                                                                              \
+                                                                                                                       \
+    private:                                                                                                           \
+        result_type& result_;                                                                                          \
     }
 
 #endif

@@ -76,42 +76,31 @@ constexpr std::size_t first_read_size = 16 * 1024;
 // Stripe forgets idempotency keys after a day; we forget the oldest once there are
 // options::idempotency_capacity, so a benchmark sending a fresh key per call keeps a flat memory
 // profile.
-constexpr std::string_view alphanumerics =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+constexpr std::string_view alphanumerics = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 // ---------------------------------------------------------------------------------------------
 // Small text helpers
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
     return s;
 }
 
-bool is_alnum(char ch) {
-    return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
-}
+bool is_alnum(char ch) { return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'); }
 
 bool all_alnum(std::string_view s) {
     for (char ch : s)
-        if (!is_alnum(ch))
-            return false;
+        if (!is_alnum(ch)) return false;
     return true;
 }
 
-bool is_account_id(std::string_view s) {
-    return s.size() > 5 && s.starts_with("acct_") && all_alnum(s.substr(5));
-}
+bool is_account_id(std::string_view s) { return s.size() > 5 && s.starts_with("acct_") && all_alnum(s.substr(5)); }
 
 int hex_value(char ch) {
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
     return -1;
 }
 
@@ -121,12 +110,10 @@ bool percent_decode(std::string_view in, std::string& out, bool form) {
     for (std::size_t i = 0; i < in.size(); ++i) {
         char ch = in[i];
         if (ch == '%') {
-            if (i + 2 >= in.size())
-                return false;
+            if (i + 2 >= in.size()) return false;
             int hi = hex_value(in[i + 1]);
             int lo = hex_value(in[i + 2]);
-            if (hi < 0 || lo < 0)
-                return false;
+            if (hi < 0 || lo < 0) return false;
             out.push_back(static_cast<char>(hi * 16 + lo));
             i += 2;
         } else if (ch == '+' && form) {
@@ -140,12 +127,10 @@ bool percent_decode(std::string_view in, std::string& out, bool form) {
 
 /// `expand[]` or `expand[N]`: the only parameters a login-link call takes.
 bool is_expand_parameter(std::string_view name) {
-    if (!name.starts_with("expand[") || !name.ends_with("]"))
-        return false;
+    if (!name.starts_with("expand[") || !name.ends_with("]")) return false;
     std::string_view index = name.substr(7, name.size() - 8);
     for (char ch : index)
-        if (ch < '0' || ch > '9')
-            return false;
+        if (ch < '0' || ch > '9') return false;
     return true;
 }
 
@@ -154,21 +139,14 @@ std::optional<std::string> base64_decode(std::string_view in) {
     std::uint32_t bits = 0;
     int count = 0;
     for (char ch : in) {
-        if (ch == '=')
-            break;
+        if (ch == '=') break;
         int v;
-        if (ch >= 'A' && ch <= 'Z')
-            v = ch - 'A';
-        else if (ch >= 'a' && ch <= 'z')
-            v = ch - 'a' + 26;
-        else if (ch >= '0' && ch <= '9')
-            v = ch - '0' + 52;
-        else if (ch == '+' || ch == '-')
-            v = 62;
-        else if (ch == '/' || ch == '_')
-            v = 63;
-        else
-            return std::nullopt;
+        if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
+        else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
+        else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
+        else if (ch == '+' || ch == '-') v = 62;
+        else if (ch == '/' || ch == '_') v = 63;
+        else return std::nullopt;
         bits = ((bits << 6) | static_cast<std::uint32_t>(v)) & 0xffffffu;
         count += 6;
         if (count >= 8) {
@@ -183,8 +161,7 @@ std::optional<std::string> base64_decode(std::string_view in) {
 /// characters when the key is long enough that those four give nothing away.
 std::string masked_key(std::string_view key) {
     std::string out;
-    for (std::string_view prefix : {"sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_",
-                                    "pk_live_"}) {
+    for (std::string_view prefix : {"sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_", "pk_live_"}) {
         if (key.starts_with(prefix)) {
             out = prefix;
             key.remove_prefix(prefix.size());
@@ -192,8 +169,7 @@ std::string masked_key(std::string_view key) {
         }
     }
     out += "****";
-    if (key.size() >= 8 && all_alnum(key.substr(key.size() - 4)))
-        out += key.substr(key.size() - 4);
+    if (key.size() >= 8 && all_alnum(key.substr(key.size() - 4))) out += key.substr(key.size() - 4);
     return out;
 }
 
@@ -203,20 +179,16 @@ void append_number(std::string& out, std::uint64_t n) {
     out.append(digits, end);
 }
 
-bool safe_header_value(std::string_view v) {
-    return v.find_first_of("\r\n") == std::string_view::npos;
-}
+bool safe_header_value(std::string_view v) { return v.find_first_of("\r\n") == std::string_view::npos; }
 
 /// {"error":{"type":...,"code":...,"message":...,"param":...}}, empty members left out.
 std::string error_json(std::string_view type, std::string_view code, std::string_view message,
                        std::string_view param = {}) {
     json::object error;
     error["type"] = json::string(type);
-    if (!code.empty())
-        error["code"] = json::string(code);
+    if (!code.empty()) error["code"] = json::string(code);
     error["message"] = json::string(message);
-    if (!param.empty())
-        error["param"] = json::string(param);
+    if (!param.empty()) error["param"] = json::string(param);
     json::object root;
     root["error"] = std::move(error);
     return json::serialize(root);
@@ -228,14 +200,10 @@ std::string generic_error(unsigned status) {
         return error_json("invalid_request_error", "rate_limit",
                           "Too many requests hit the API too quickly. We recommend an exponential "
                           "backoff of your requests.");
-    if (status >= 500)
-        return error_json("api_error", {}, "An unknown error occurred (scripted by fake_stripe).");
-    if (status == 402)
-        return error_json("card_error", {}, "Scripted 402 from fake_stripe.");
-    if (status == 409)
-        return error_json("idempotency_error", {}, "Scripted 409 from fake_stripe.");
-    return error_json("invalid_request_error", {},
-                      "Scripted " + std::to_string(status) + " from fake_stripe.");
+    if (status >= 500) return error_json("api_error", {}, "An unknown error occurred (scripted by fake_stripe).");
+    if (status == 402) return error_json("card_error", {}, "Scripted 402 from fake_stripe.");
+    if (status == 409) return error_json("idempotency_error", {}, "Scripted 409 from fake_stripe.");
+    return error_json("invalid_request_error", {}, "Scripted " + std::to_string(status) + " from fake_stripe.");
 }
 
 const std::string& express_page_head() {
@@ -288,21 +256,18 @@ using openssl_ptr = std::unique_ptr<T, openssl_free>;
 
 [[noreturn]] void throw_openssl(const char* what) {
     char reason[256] = "unknown error";
-    if (unsigned long e = ERR_get_error())
-        ERR_error_string_n(e, reason, sizeof reason);
+    if (unsigned long e = ERR_get_error()) ERR_error_string_n(e, reason, sizeof reason);
     ERR_clear_error();
     throw std::runtime_error(std::string("fake_stripe: ") + what + ": " + reason);
 }
 
 void check(int ok, const char* what) {
-    if (ok <= 0)
-        throw_openssl(what);
+    if (ok <= 0) throw_openssl(what);
 }
 
 openssl_ptr<EVP_PKEY> make_p256_key() {
     openssl_ptr<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-    if (!key)
-        throw_openssl("EC P-256 key generation");
+    if (!key) throw_openssl("EC P-256 key generation");
     return key;
 }
 
@@ -311,25 +276,21 @@ void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
     X509V3_set_ctx_nodb(&ctx);
     X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
     openssl_ptr<X509_EXTENSION> ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value));
-    if (!ext)
-        throw_openssl(value);
+    if (!ext) throw_openssl(value);
     check(X509_add_ext(cert, ext.get(), -1), "X509_add_ext");
 }
 
 /// A certificate for `key`, valid from an hour ago for 30 days. No issuer: self-signed CA.
-openssl_ptr<X509> make_certificate(EVP_PKEY* key, const char* common_name, X509* issuer,
-                                   EVP_PKEY* issuer_key, const std::string& alt_names = {}) {
+openssl_ptr<X509> make_certificate(EVP_PKEY* key, const char* common_name, X509* issuer, EVP_PKEY* issuer_key,
+                                   const std::string& alt_names = {}) {
     openssl_ptr<X509> cert(X509_new());
-    if (!cert)
-        throw_openssl("X509_new");
+    if (!cert) throw_openssl("X509_new");
     check(X509_set_version(cert.get(), X509_VERSION_3), "X509_set_version");
 
     openssl_ptr<BIGNUM> serial(BN_new());
-    if (!serial)
-        throw_openssl("BN_new");
+    if (!serial) throw_openssl("BN_new");
     check(BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ODD), "BN_rand");
-    if (!BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())))
-        throw_openssl("serial number");
+    if (!BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get()))) throw_openssl("serial number");
 
     if (!X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) ||
         !X509_gmtime_adj(X509_getm_notAfter(cert.get()), 30L * 24 * 3600))
@@ -337,12 +298,10 @@ openssl_ptr<X509> make_certificate(EVP_PKEY* key, const char* common_name, X509*
     check(X509_set_pubkey(cert.get(), key), "X509_set_pubkey");
 
     X509_NAME* subject = X509_get_subject_name(cert.get());
-    check(X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
-                                     reinterpret_cast<const unsigned char*>(common_name), -1, -1,
-                                     0),
+    check(X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name),
+                                     -1, -1, 0),
           "subject name");
-    check(X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer) : subject),
-          "issuer name");
+    check(X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer) : subject), "issuer name");
 
     X509* signer = issuer ? issuer : cert.get();
     if (!issuer) {
@@ -363,10 +322,8 @@ openssl_ptr<X509> make_certificate(EVP_PKEY* key, const char* common_name, X509*
 
 std::string to_pem(X509* cert, EVP_PKEY* key) {
     openssl_ptr<BIO> bio(BIO_new(BIO_s_mem()));
-    if (!bio)
-        throw_openssl("BIO_new");
-    if (cert)
-        check(PEM_write_bio_X509(bio.get(), cert), "PEM_write_bio_X509");
+    if (!bio) throw_openssl("BIO_new");
+    if (cert) check(PEM_write_bio_X509(bio.get(), cert), "PEM_write_bio_X509");
     if (key)
         check(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr),
               "PEM_write_bio_PrivateKey");
@@ -385,8 +342,7 @@ std::string subject_alt_names(const std::vector<std::string>& names) {
     for (const auto& name : names) {
         boost::system::error_code not_ip;
         asio::ip::make_address(name, not_ip);
-        if (!out.empty())
-            out += ',';
+        if (!out.empty()) out += ',';
         out += (not_ip ? "DNS:" : "IP:") + name;
     }
     return out;
@@ -396,10 +352,9 @@ generated_pki make_pki(const std::vector<std::string>& names) {
     auto ca_key = make_p256_key();
     auto ca = make_certificate(ca_key.get(), "stripe-asio fake CA", nullptr, nullptr);
     auto server_key = make_p256_key();
-    auto server = make_certificate(server_key.get(), names.empty() ? "localhost" : names.front().c_str(),
-                                   ca.get(), ca_key.get(), subject_alt_names(names));
-    return {to_pem(ca.get(), nullptr), to_pem(server.get(), nullptr),
-            to_pem(nullptr, server_key.get())};
+    auto server = make_certificate(server_key.get(), names.empty() ? "localhost" : names.front().c_str(), ca.get(),
+                                   ca_key.get(), subject_alt_names(names));
+    return {to_pem(ca.get(), nullptr), to_pem(server.get(), nullptr), to_pem(nullptr, server_key.get())};
 }
 
 /// Writes `content` to a fresh private file under $TMPDIR (or /tmp) and returns its path.
@@ -407,9 +362,7 @@ std::string write_temp_file(const std::string& content) {
     const char* dir = std::getenv("TMPDIR");
     std::string path = std::string(dir && *dir ? dir : "/tmp") + "/stripe-asio-fake-ca-XXXXXX.pem";
     int fd = ::mkstemps(path.data(), 4);
-    if (fd < 0)
-        throw std::runtime_error("fake_stripe: cannot create a temporary file for the CA in " +
-                                 path);
+    if (fd < 0) throw std::runtime_error("fake_stripe: cannot create a temporary file for the CA in " + path);
     std::size_t done = 0;
     while (done < content.size()) {
         ssize_t n = ::write(fd, content.data() + done, content.size() - done);
@@ -425,12 +378,11 @@ std::string write_temp_file(const std::string& content) {
 }
 
 /// Offer HTTP/1.1 when the client uses ALPN (curl offers h2 first), otherwise stay silent.
-int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                  unsigned int inlen, void*) {
+int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+                  void*) {
     static const unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     unsigned char* selected = nullptr;
-    if (SSL_select_next_proto(&selected, outlen, ours, sizeof ours, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&selected, outlen, ours, sizeof ours, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = selected;
     return SSL_TLSEXT_ERR_OK;
@@ -441,16 +393,14 @@ int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const 
 // -------------------------------------------------------------------------------------------------
 // fault and received_request
 
-fault fault::stripe_error(unsigned status, std::string type, std::string code,
-                          std::string message) {
+fault fault::stripe_error(unsigned status, std::string type, std::string code, std::string message) {
     fault f;
     f.status = status;
     f.body = error_json(type, code, message);
     return f;
 }
 
-fault fault::stripe_error_should_retry(unsigned status, bool should_retry, std::string type,
-                                       std::string code) {
+fault fault::stripe_error_should_retry(unsigned status, bool should_retry, std::string type, std::string code) {
     fault f = stripe_error(status, std::move(type), std::move(code));
     f.headers.emplace_back("Stripe-Should-Retry", should_retry ? "true" : "false");
     return f;
@@ -470,8 +420,7 @@ fault fault::delayed(std::chrono::milliseconds d) {
 
 std::string received_request::header(const std::string& name) const {
     for (const auto& [n, v] : headers)
-        if (beast::iequals(n, name))
-            return v;
+        if (beast::iequals(n, name)) return v;
     return {};
 }
 
@@ -486,8 +435,7 @@ struct fake_stripe::impl {
 
         /// An abortive close: SO_LINGER 0 makes the kernel send RST instead of FIN.
         void reset() {
-            if (closed)
-                return;
+            if (closed) return;
             closed = true;
             boost::system::error_code ignored;
             stream.next_layer().set_option(tcp::socket::linger(true, 0), ignored);
@@ -498,8 +446,7 @@ struct fake_stripe::impl {
 
         /// Plain TCP close (no close_notify): pending operations finish with an error.
         void close() {
-            if (closed)
-                return;
+            if (closed) return;
             closed = true;
             boost::system::error_code ignored;
             stream.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
@@ -514,12 +461,12 @@ struct fake_stripe::impl {
         asio::steady_timer delay_timer;
         beast::flat_buffer buffer;
         std::optional<http::request_parser<http::string_body>> parser;
-        std::string body;    // the response body being sent
-        std::string out;     // the response bytes being sent
+        std::string body; // the response body being sent
+        std::string out; // the response bytes being sent
         std::string scratch; // percent-decoding
         std::string delivery_key; // Idempotency-Key of the intact answer being sent
-        std::string stray;        // what duplicate_response / trailing_garbage add to an answer
-        std::size_t sent = 0;     // bytes the last send() wrote
+        std::string stray; // what duplicate_response / trailing_garbage add to an answer
+        std::size_t sent = 0; // bytes the last send() wrote
         // A stray copy or junk went out in a write of its own: the client may already have taken
         // it for the next answer, so every answer after it on this connection is out of step.
         bool stray_sent = false;
@@ -539,8 +486,8 @@ struct fake_stripe::impl {
         std::chrono::milliseconds hang_for{0};
         std::size_t oversized_bytes = 0;
         std::vector<std::pair<std::string, std::string>> extra_headers;
-        bool intact = false;          // a stored 200 login link, counted against delivery_key
-        bool stray_separate = false;  // the stray part goes in a write of its own
+        bool intact = false; // a stored 200 login link, counted against delivery_key
+        bool stray_separate = false; // the stray part goes in a write of its own
         bool keep_alive = true;
         bool replayed = false;
         bool login_call = false;
@@ -551,14 +498,12 @@ struct fake_stripe::impl {
         unsigned status;
         std::string body;
         std::list<const std::string*>::iterator age; // its place in idempotency_order
-        key_deliveries delivered;                     // intact answers sent for it
+        key_deliveries delivered; // intact answers sent for it
     };
 
     struct string_hash {
         using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept {
-            return std::hash<std::string_view>{}(s);
-        }
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
     };
 
     explicit impl(options o) : opts(std::move(o)) {}
@@ -619,8 +564,7 @@ struct fake_stripe::impl {
     asio::awaitable<void> run_connection(std::shared_ptr<connection> self);
     asio::awaitable<void> converse(const std::shared_ptr<connection>& self);
     asio::awaitable<bool> answer(const std::shared_ptr<connection>& self);
-    asio::awaitable<void> hang(const std::shared_ptr<connection>& self,
-                               std::chrono::milliseconds hang_for);
+    asio::awaitable<void> hang(const std::shared_ptr<connection>& self, std::chrono::milliseconds hang_for);
     asio::awaitable<bool> send(connection& c);
     asio::awaitable<bool> send_oversized(connection& c, const request& req, const reply& r);
 
@@ -656,24 +600,21 @@ void fake_stripe::impl::start() {
 
     SSL_CTX* ctx = ssl.native_handle();
     ssl.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                    asio::ssl::context::no_tlsv1_1);
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
     check(SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION), "TLS 1.2 minimum");
     ssl.use_certificate_chain(asio::buffer(cert_pem));
     ssl.use_private_key(asio::buffer(key_pem), asio::ssl::context::pem);
     // Session resumption: the server-side session cache and tickets are OpenSSL's defaults; a
     // session id context keeps cached sessions usable whatever the verify mode.
     static const unsigned char session_context[] = "stripe-asio fake_stripe";
-    check(SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1),
-          "session id context");
+    check(SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1), "session id context");
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     // OpenSSL keeps 20,480 sessions by default (megabytes); a soak test opening thousands of
     // connections would see the server's memory grow for a long while.
     SSL_CTX_sess_set_cache_size(ctx, 1024);
     SSL_CTX_set_alpn_select_cb(ctx, select_http11, nullptr);
 
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(token_key), sizeof token_key) != 1)
-        throw_openssl("RAND_bytes");
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(token_key), sizeof token_key) != 1) throw_openssl("RAND_bytes");
 
     auto address = asio::ip::make_address(opts.listen_address);
     tcp::endpoint endpoint(address, opts.port);
@@ -684,16 +625,12 @@ void fake_stripe::impl::start() {
     port = acceptor.local_endpoint().port();
 
     std::string host;
-    if (address.is_unspecified())
-        host = address.is_v4() ? "127.0.0.1" : "[::1]";
-    else if (address.is_v6())
-        host = "[" + address.to_string() + "]";
-    else
-        host = address.to_string();
+    if (address.is_unspecified()) host = address.is_v4() ? "127.0.0.1" : "[::1]";
+    else if (address.is_v6()) host = "[" + address.to_string() + "]";
+    else host = address.to_string();
     base_url = "https://" + host + ":" + std::to_string(port);
 
-    if (!ca_pem.empty())
-        ca_file = write_temp_file(ca_pem);
+    if (!ca_pem.empty()) ca_file = write_temp_file(ca_pem);
 
     asio::co_spawn(ioc, accept_loop(), asio::detached);
     try {
@@ -708,8 +645,7 @@ void fake_stripe::impl::start() {
             }
         });
     } catch (...) {
-        if (!ca_file.empty())
-            ::unlink(ca_file.c_str());
+        if (!ca_file.empty()) ::unlink(ca_file.c_str());
         throw;
     }
 }
@@ -718,29 +654,24 @@ void fake_stripe::impl::shutdown() {
     stopping = true;
     boost::system::error_code ignored;
     acceptor.close(ignored);
-    for (connection* c : connections)
-        c->close();
+    for (connection* c : connections) c->close();
 }
 
 void fake_stripe::impl::close_idle() {
     // A connection still finishing an answer closes as soon as it is idle, before reading
     // anything more: to its client, exactly like one closed while idle.
     for (connection* c : connections) {
-        if (c->waiting)
-            c->close();
-        else
-            c->close_at_idle = true;
+        if (c->waiting) c->close();
+        else c->close_at_idle = true;
     }
 }
 
 asio::awaitable<void> fake_stripe::impl::accept_loop() {
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(nothrow);
-        if (stopping)
-            co_return;
+        if (stopping) co_return;
         if (ec) {
-            if (!acceptor.is_open())
-                co_return;
+            if (!acceptor.is_open()) co_return;
             // Out of descriptors or similar: back off instead of spinning.
             asio::steady_timer pause(ioc, std::chrono::milliseconds(10));
             co_await pause.async_wait(nothrow);
@@ -779,20 +710,17 @@ asio::awaitable<void> fake_stripe::impl::run_connection(std::shared_ptr<connecti
 }
 
 void fake_stripe::impl::arm_idle(const std::shared_ptr<connection>& c) {
-    if (opts.idle_timeout.count() <= 0)
-        return;
+    if (opts.idle_timeout.count() <= 0) return;
     c->idle_timer.expires_after(opts.idle_timeout);
     c->idle_timer.async_wait([c, generation = c->idle_generation](boost::system::error_code ec) {
         // The generation check ignores an expiry that raced with the read completing.
-        if (!ec && c->idle_generation == generation)
-            c->close();
+        if (!ec && c->idle_generation == generation) c->close();
     });
 }
 
 void fake_stripe::impl::disarm_idle(connection& c) {
     ++c.idle_generation;
-    if (opts.idle_timeout.count() > 0)
-        c.idle_timer.cancel();
+    if (opts.idle_timeout.count() > 0) c.idle_timer.cancel();
 }
 
 asio::awaitable<void> fake_stripe::impl::converse(const std::shared_ptr<connection>& self) {
@@ -800,26 +728,22 @@ asio::awaitable<void> fake_stripe::impl::converse(const std::shared_ptr<connecti
     arm_idle(self);
     auto [handshake_ec] = co_await c.stream.async_handshake(asio::ssl::stream_base::server, nothrow);
     disarm_idle(c);
-    if (handshake_ec || c.closed)
-        co_return;
+    if (handshake_ec || c.closed) co_return;
 
     for (;;) {
         if (c.buffer.size() == 0) {
             // Idle between requests: this is where the idle timeout and close_idle_connections()
             // apply. A request counts as started once its first byte has arrived.
-            if (c.close_at_idle)
-                co_return;
+            if (c.close_at_idle) co_return;
             c.waiting = true;
             waiting_now.fetch_add(1);
             settle_changed();
             arm_idle(self);
-            auto [ec, n] =
-                co_await c.stream.async_read_some(c.buffer.prepare(first_read_size), nothrow);
+            auto [ec, n] = co_await c.stream.async_read_some(c.buffer.prepare(first_read_size), nothrow);
             c.waiting = false;
             waiting_now.fetch_sub(1);
             disarm_idle(c);
-            if (ec || c.closed)
-                co_return;
+            if (ec || c.closed) co_return;
             c.buffer.commit(n);
         }
 
@@ -830,47 +754,39 @@ asio::awaitable<void> fake_stripe::impl::converse(const std::shared_ptr<connecti
         if (!ec && !c.parser->is_done()) {
             if (beast::iequals(c.parser->get()[http::field::expect], "100-continue")) {
                 static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
-                auto [wec, wn] = co_await asio::async_write(
-                    c.stream, asio::buffer(go_on.data(), go_on.size()), nothrow);
-                if (wec)
-                    co_return;
+                auto [wec, wn] =
+                    co_await asio::async_write(c.stream, asio::buffer(go_on.data(), go_on.size()), nothrow);
+                if (wec) co_return;
             }
             std::tie(ec, n) = co_await http::async_read(c.stream, c.buffer, *c.parser, nothrow);
         }
-        if (c.closed)
-            co_return;
+        if (c.closed) co_return;
 
         if (ec) {
             // Limits and malformed requests get an answer and a close; transport errors and a
             // client that went away mid-request just end the connection.
             unsigned status;
-            if (ec == http::error::body_limit || ec == http::error::header_limit)
-                status = 413;
+            if (ec == http::error::body_limit || ec == http::error::header_limit) status = 413;
             else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
                      ec != http::error::end_of_stream && ec != http::error::partial_message)
                 status = 400;
-            else
-                co_return;
+            else co_return;
             const request& req = c.parser->get();
-            if (opts.record_requests && c.parser->is_header_done())
-                record(c, req, status, false);
+            if (opts.record_requests && c.parser->is_header_done()) record(c, req, status, false);
             reply r;
             r.status = status;
             r.keep_alive = false;
-            c.body = status == 413
-                         ? error_json("invalid_request_error", {},
-                                      "Request too large: headers are limited to 16 KiB and "
-                                      "bodies to 64 KiB.")
-                         : error_json("invalid_request_error", {},
-                                      "Malformed HTTP request: " + ec.message());
+            c.body = status == 413 ? error_json("invalid_request_error", {},
+                                                "Request too large: headers are limited to 16 KiB and "
+                                                "bodies to 64 KiB.")
+                                   : error_json("invalid_request_error", {}, "Malformed HTTP request: " + ec.message());
             write_head(c, req, r, c.body.size());
             c.out += c.body;
             co_await send(c);
             co_return;
         }
 
-        if (!co_await answer(self) || c.closed)
-            co_return;
+        if (!co_await answer(self) || c.closed) co_return;
     }
 }
 
@@ -885,8 +801,7 @@ asio::awaitable<bool> fake_stripe::impl::send(connection& c) {
     co_return !ec;
 }
 
-asio::awaitable<bool> fake_stripe::impl::send_oversized(connection& c, const request& req,
-                                                       const reply& r) {
+asio::awaitable<bool> fake_stripe::impl::send_oversized(connection& c, const request& req, const reply& r) {
     // Valid JSON when it is big enough to be, so only a size limit can catch it. Streamed from a
     // static filler: megabytes allocated and freed per fault would leave the server's heap
     // fragmented, and a soak test's memory readings with it.
@@ -898,15 +813,12 @@ asio::awaitable<bool> fake_stripe::impl::send_oversized(connection& c, const req
 
     write_head(c, req, r, n);
     c.out.append(prefix);
-    if (!co_await send(c))
-        co_return false;
+    if (!co_await send(c)) co_return false;
     static const std::string filler_block(16 * 1024, 'a');
     while (filler > 0) {
         const std::size_t piece = std::min(filler, filler_block.size());
-        auto [ec, sent] =
-            co_await asio::async_write(c.stream, asio::buffer(filler_block.data(), piece), nothrow);
-        if (ec)
-            co_return false;
+        auto [ec, sent] = co_await asio::async_write(c.stream, asio::buffer(filler_block.data(), piece), nothrow);
+        if (ec) co_return false;
         filler -= piece;
     }
     c.out.assign(suffix);
@@ -930,8 +842,7 @@ asio::awaitable<void> fake_stripe::impl::hang(const std::shared_ptr<connection>&
     char sink[512];
     while (!c.closed) {
         auto [ec, n] = co_await c.stream.async_read_some(asio::buffer(sink), nothrow);
-        if (ec)
-            break;
+        if (ec) break;
     }
 }
 
@@ -940,19 +851,18 @@ asio::awaitable<bool> fake_stripe::impl::answer(const std::shared_ptr<connection
     const request& req = c.parser->get();
     ++c.served;
     reply r;
-    r.keep_alive = req.keep_alive() && (opts.max_requests_per_connection == 0 ||
-                                        c.served < opts.max_requests_per_connection);
+    r.keep_alive =
+        req.keep_alive() && (opts.max_requests_per_connection == 0 || c.served < opts.max_requests_per_connection);
     decide(c, req, r);
 
     if (opts.record_requests) {
-        bool silent = r.what == fault::action::close_before_response ||
-                      r.what == fault::action::hang || r.what == fault::action::reset;
+        bool silent = r.what == fault::action::close_before_response || r.what == fault::action::hang ||
+                      r.what == fault::action::reset;
         record(c, req, silent ? 0 : r.status, r.replayed);
     }
 
     if (r.delay.count() > 0) {
-        if (c.closed)
-            co_return false;
+        if (c.closed) co_return false;
         c.delay_timer.expires_after(r.delay);
         co_await c.delay_timer.async_wait(nothrow);
         if (c.closed) // stop() cancelled the wait
@@ -960,20 +870,14 @@ asio::awaitable<bool> fake_stripe::impl::answer(const std::shared_ptr<connection
     }
 
     switch (r.what) {
-    case fault::action::close_before_response:
-        co_return false;
-    case fault::action::reset:
-        c.reset();
-        co_return false;
-    case fault::action::hang:
-        co_await hang(self, r.hang_for);
-        co_return false;
+    case fault::action::close_before_response: co_return false;
+    case fault::action::reset: c.reset(); co_return false;
+    case fault::action::hang: co_await hang(self, r.hang_for); co_return false;
     case fault::action::close_mid_headers:
         c.out = "HTTP/1.1 200 OK\r\nContent-Type: appl";
         co_await send(c);
         co_return false;
-    case fault::action::oversized_body:
-        co_return co_await send_oversized(c, req, r) && r.keep_alive;
+    case fault::action::oversized_body: co_return co_await send_oversized(c, req, r) && r.keep_alive;
     case fault::action::truncated_body:
         write_head(c, req, r, c.body.size());
         c.out.append(c.body, 0, c.body.size() / 2);
@@ -998,8 +902,7 @@ asio::awaitable<bool> fake_stripe::impl::answer(const std::shared_ptr<connection
         const bool behind = c.stray_sent;
         const long in_step = r.intact && !behind ? 1 : 0;
         const long out_of_step = r.intact ? (behind ? 1 : 0) + (stray_copy ? 1 : 0) : 0;
-        if (r.intact)
-            count_delivered(c.delivery_key, in_step, out_of_step);
+        if (r.intact) count_delivered(c.delivery_key, in_step, out_of_step);
 
         std::size_t answer_sent = 0, stray_sent = 0;
         bool ok;
@@ -1023,12 +926,10 @@ asio::awaitable<bool> fake_stripe::impl::answer(const std::shared_ptr<connection
             const bool answer_whole = answer_sent == answer_size;
             const bool copy_whole = stray_copy && stray_sent == answer_size;
             const long lost_in_step = in_step && !answer_whole ? 1 : 0;
-            const long lost_out_of_step =
-                (behind && !answer_whole ? 1 : 0) + (stray_copy && !copy_whole ? 1 : 0);
-            if (lost_in_step || lost_out_of_step)
-                count_delivered(c.delivery_key, -lost_in_step, -lost_out_of_step);
+            const long lost_out_of_step = (behind && !answer_whole ? 1 : 0) + (stray_copy && !copy_whole ? 1 : 0);
+            if (lost_in_step || lost_out_of_step) count_delivered(c.delivery_key, -lost_in_step, -lost_out_of_step);
         }
-        co_return ok && r.keep_alive;
+        co_return ok&& r.keep_alive;
     }
     }
 }
@@ -1037,36 +938,31 @@ void fake_stripe::impl::decide(connection& c, const request& req, reply& r) {
     const std::string_view target = req.target();
     const std::string_view path = target.substr(0, target.find('?'));
 
-    if (path.starts_with("/express/") && req.method() == http::verb::get)
-        return express(c, path, r);
-    if (path != "/v1" && !path.starts_with("/v1/"))
-        return not_found(c, req, path, r);
+    if (path.starts_with("/express/") && req.method() == http::verb::get) return express(c, path, r);
+    if (path != "/v1" && !path.starts_with("/v1/")) return not_found(c, req, path, r);
 
     // /v1/accounts/{account}/login_links
     constexpr std::string_view prefix = "/v1/accounts/";
     constexpr std::string_view suffix = "/login_links";
     std::string_view segment;
-    bool login_route = path.size() >= prefix.size() + suffix.size() &&
-                       path.starts_with(prefix) && path.ends_with(suffix);
+    bool login_route =
+        path.size() >= prefix.size() + suffix.size() && path.starts_with(prefix) && path.ends_with(suffix);
     if (login_route) {
         segment = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
         login_route = segment.find('/') == std::string_view::npos;
     }
     r.login_call = login_route && req.method() == http::verb::post;
-    if (r.login_call)
-        login_calls.fetch_add(1, std::memory_order_relaxed);
+    if (r.login_call) login_calls.fetch_add(1, std::memory_order_relaxed);
 
-    if (!authorized(c, req, r))
-        return;
-    if (!r.login_call)
-        return not_found(c, req, path, r);
+    if (!authorized(c, req, r)) return;
+    if (!r.login_call) return not_found(c, req, path, r);
 
     r.status = 400;
     std::string account;
     if (!percent_decode(segment, account, false) || !is_account_id(account)) {
         r.status = 404;
-        c.body = error_json("invalid_request_error", "resource_missing",
-                            "No such account: '" + account + "'", "account");
+        c.body =
+            error_json("invalid_request_error", "resource_missing", "No such account: '" + account + "'", "account");
         return;
     }
 
@@ -1085,13 +981,10 @@ void fake_stripe::impl::decide(connection& c, const request& req, reply& r) {
         std::size_t amp = form.find('&');
         std::string_view pair = form.substr(0, amp);
         form = amp == std::string_view::npos ? std::string_view{} : form.substr(amp + 1);
-        if (pair.empty())
-            continue;
+        if (pair.empty()) continue;
         std::size_t eq = pair.find('=');
-        std::string_view raw_value =
-            eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-        if (!percent_decode(raw_value, c.scratch, true) ||
-            !percent_decode(pair.substr(0, eq), c.scratch, true)) {
+        std::string_view raw_value = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+        if (!percent_decode(raw_value, c.scratch, true) || !percent_decode(pair.substr(0, eq), c.scratch, true)) {
             c.body = error_json("invalid_request_error", {},
                                 "Invalid request: the body is not valid "
                                 "application/x-www-form-urlencoded.");
@@ -1120,11 +1013,10 @@ void fake_stripe::impl::decide(connection& c, const request& req, reply& r) {
         std::lock_guard lock(mutex);
         if (auto it = idempotency.find(key); it != idempotency.end()) {
             if (it->second.fingerprint != fingerprint) {
-                c.body = error_json(
-                    "idempotency_error", {},
-                    "Keys for idempotent requests can only be used with the same parameters "
-                    "they were first used with. Try using a key other than '" +
-                        std::string(key) + "' if you meant to execute a different request.");
+                c.body = error_json("idempotency_error", {},
+                                    "Keys for idempotent requests can only be used with the same parameters "
+                                    "they were first used with. Try using a key other than '" +
+                                        std::string(key) + "' if you meant to execute a different request.");
                 return;
             }
             replay = true;
@@ -1142,8 +1034,7 @@ void fake_stripe::impl::decide(connection& c, const request& req, reply& r) {
             scripted_count.fetch_add(1, std::memory_order_relaxed);
         }
     }
-    if (!f)
-        f = draw_random_fault();
+    if (!f) f = draw_random_fault();
 
     // The stored answer for a replay; else a new link, remembered for its key.
     auto login_link_answer = [&] {
@@ -1152,8 +1043,7 @@ void fake_stripe::impl::decide(connection& c, const request& req, reply& r) {
             r.replayed = true;
         } else {
             login_link_body(c, account);
-            if (!key.empty())
-                remember(key, std::move(fingerprint), c.body);
+            if (!key.empty()) remember(key, std::move(fingerprint), c.body);
         }
         if (!key.empty()) {
             r.intact = true;
@@ -1162,15 +1052,13 @@ void fake_stripe::impl::decide(connection& c, const request& req, reply& r) {
     };
 
     r.status = 200;
-    if (!f)
-        return login_link_answer();
+    if (!f) return login_link_answer();
     r.delay = f->delay;
     r.hang_for = f->hang_for;
     r.stray_separate = f->stray_in_separate_write;
     r.extra_headers = std::move(f->headers);
     for (const auto& [name, value] : r.extra_headers)
-        if (beast::iequals(name, "Connection") && value.find("close") != std::string::npos)
-            r.keep_alive = false;
+        if (beast::iequals(name, "Connection") && value.find("close") != std::string::npos) r.keep_alive = false;
     switch (f->what) {
     case fault::action::respond:
         if (f->status != 200 || !f->body.empty()) {
@@ -1185,46 +1073,36 @@ void fake_stripe::impl::decide(connection& c, const request& req, reply& r) {
         }
         break; // a normal login link, maybe late or with extra headers
     case fault::action::duplicate_response:
-    case fault::action::trailing_garbage:
-        r.what = f->what;
-        return login_link_answer();
-    case fault::action::garbage_body:
-        c.body = "<html>not json</html>";
-        return;
+    case fault::action::trailing_garbage: r.what = f->what; return login_link_answer();
+    case fault::action::garbage_body: c.body = "<html>not json</html>"; return;
     case fault::action::oversized_body:
         r.what = f->what;
         r.oversized_bytes = f->oversized_bytes;
         return;
     case fault::action::truncated_body:
         r.what = f->what;
-        if (!replay)
-            login_link_body(c, account); // never stored: the client cannot have had it
+        if (!replay) login_link_body(c, account); // never stored: the client cannot have had it
         return;
     case fault::action::close_before_response:
     case fault::action::close_mid_headers:
     case fault::action::hang:
-    case fault::action::reset:
-        r.what = f->what;
-        return;
+    case fault::action::reset: r.what = f->what; return;
     }
     login_link_answer();
 }
 
 std::optional<fault> fake_stripe::impl::draw_random_fault() {
     const auto& rf = opts.random_faults;
-    if (!(rf.rate > 0))
-        return std::nullopt;
+    if (!(rf.rate > 0)) return std::nullopt;
     // Plain arithmetic on the generator's output: the same draws from a seed everywhere.
     auto uniform = [this](std::uint64_t n) { return fault_random() % n; };
     auto duration = [&](std::chrono::milliseconds lo, std::chrono::milliseconds hi) {
-        if (hi <= lo)
-            return lo;
+        if (hi <= lo) return lo;
         const auto span = static_cast<std::uint64_t>((hi - lo).count());
         return lo + std::chrono::milliseconds(uniform(span + 1));
     };
     const double draw = static_cast<double>(fault_random() >> 11) * 0x1.0p-53;
-    if (draw >= rf.rate)
-        return std::nullopt;
+    if (draw >= rf.rate) return std::nullopt;
     const auto kind = static_cast<random_fault_kind>(uniform(random_fault_kinds));
     random_counts[static_cast<std::size_t>(kind)].fetch_add(1, std::memory_order_relaxed);
 
@@ -1271,22 +1149,18 @@ void fake_stripe::impl::count_delivered(std::string_view key, long in_step, long
     intact_delivered.fetch_add(static_cast<std::uint64_t>(in_step + behind_stray),
                                std::memory_order_relaxed); // wraps correctly for a negative sum
     auto it = idempotency.find(key);
-    if (it == idempotency.end())
-        return; // forgotten meanwhile
+    if (it == idempotency.end()) return; // forgotten meanwhile
     key_deliveries& d = it->second.delivered;
     const bool had = d.total() > 0;
     d.in_step = static_cast<std::size_t>(static_cast<long>(d.in_step) + in_step);
     d.behind_stray = static_cast<std::size_t>(static_cast<long>(d.behind_stray) + behind_stray);
     const bool has = d.total() > 0;
-    if (!had && has)
-        ++keys_delivered;
-    else if (had && !has)
-        --keys_delivered;
+    if (!had && has) ++keys_delivered;
+    else if (had && !has) --keys_delivered;
 }
 
 void fake_stripe::impl::settle_changed() {
-    if (settle_watchers.load() == 0)
-        return;
+    if (settle_watchers.load() == 0) return;
     std::lock_guard lock(settle_mutex);
     settle_cv.notify_all();
 }
@@ -1299,11 +1173,9 @@ bool fake_stripe::impl::authorized(connection& c, const request& req, reply& r) 
         presented = trim(auth.substr(7));
     } else if (auth.size() > 6 && beast::iequals(auth.substr(0, 6), "Basic ")) {
         basic = base64_decode(trim(auth.substr(6)));
-        if (basic)
-            presented = std::string_view(*basic).substr(0, basic->find(':'));
+        if (basic) presented = std::string_view(*basic).substr(0, basic->find(':'));
     }
-    if (!presented.empty() && presented == opts.api_key)
-        return true;
+    if (!presented.empty() && presented == opts.api_key) return true;
 
     r.status = 401;
     r.extra_headers.emplace_back("WWW-Authenticate", "Basic realm=\"Stripe\"");
@@ -1312,14 +1184,11 @@ bool fake_stripe::impl::authorized(connection& c, const request& req, reply& r) 
                             "You did not provide an API key. You need to provide your API key in "
                             "the Authorization header, using Bearer auth (e.g. 'Authorization: "
                             "Bearer YOUR_SECRET_KEY').");
-    else
-        c.body = error_json("invalid_request_error", {},
-                            "Invalid API Key provided: " + masked_key(presented));
+    else c.body = error_json("invalid_request_error", {}, "Invalid API Key provided: " + masked_key(presented));
     return false;
 }
 
-void fake_stripe::impl::not_found(connection& c, const request& req, std::string_view path,
-                                  reply& r) {
+void fake_stripe::impl::not_found(connection& c, const request& req, std::string_view path, reply& r) {
     r.status = 404;
     std::string message = "Unrecognized request URL (";
     message.append(req.method_string()).append(": ").append(path).append(").");
@@ -1383,12 +1252,10 @@ std::string fake_stripe::impl::make_token(std::string_view account) {
 }
 
 bool fake_stripe::impl::token_valid(std::string_view account, std::string_view token) const {
-    if (token.size() != 24 || !all_alnum(token))
-        return false;
+    if (token.size() != 24 || !all_alnum(token)) return false;
     std::uint64_t mac = token_mac(account, token.substr(0, 12));
     for (std::size_t i = 12; i < 24; ++i) {
-        if (token[i] != alphanumerics[mac % 62])
-            return false;
+        if (token[i] != alphanumerics[mac % 62]) return false;
         mac /= 62;
     }
     return true;
@@ -1407,26 +1274,21 @@ void fake_stripe::impl::login_link_body(connection& c, std::string_view account)
         .append("\"}");
 }
 
-void fake_stripe::impl::remember(std::string_view key, std::string fingerprint,
-                                 const std::string& body) {
+void fake_stripe::impl::remember(std::string_view key, std::string fingerprint, const std::string& body) {
     std::lock_guard lock(mutex);
     auto [it, inserted] =
-        idempotency.try_emplace(std::string(key),
-                                stored_answer{std::move(fingerprint), 200, body, {}, {}});
-    if (!inserted)
-        return;
+        idempotency.try_emplace(std::string(key), stored_answer{std::move(fingerprint), 200, body, {}, {}});
+    if (!inserted) return;
     it->second.age = idempotency_order.insert(idempotency_order.end(), &it->first);
     if (idempotency_order.size() > std::max<std::size_t>(opts.idempotency_capacity, 1)) {
         auto oldest = idempotency.find(*idempotency_order.front());
-        if (oldest->second.delivered.total() > 0)
-            --keys_delivered;
+        if (oldest->second.delivered.total() > 0) --keys_delivered;
         idempotency_order.pop_front();
         idempotency.erase(oldest);
     }
 }
 
-void fake_stripe::impl::write_head(connection& c, const request& req, const reply& r,
-                                   std::size_t length) {
+void fake_stripe::impl::write_head(connection& c, const request& req, const reply& r, std::size_t length) {
     bool own_content_type = false;
     bool own_connection = false;
     for (const auto& [name, value] : r.extra_headers) {
@@ -1441,8 +1303,7 @@ void fake_stripe::impl::write_head(connection& c, const request& req, const repl
     std::string_view reason = http::obsolete_reason(static_cast<http::status>(r.status));
     o.append(reason.empty() || reason.starts_with('<') ? std::string_view("Status") : reason);
     o.append("\r\nServer: fake_stripe\r\n");
-    if (!own_content_type)
-        o.append("Content-Type: ").append(r.content_type).append("\r\n");
+    if (!own_content_type) o.append("Content-Type: ").append(r.content_type).append("\r\n");
     o.append("Content-Length: ");
     append_number(o, length);
     o.append("\r\nRequest-Id: req_");
@@ -1454,30 +1315,24 @@ void fake_stripe::impl::write_head(connection& c, const request& req, const repl
     if (r.login_call)
         if (auto v = req["Idempotency-Key"]; !v.empty() && v.size() <= 255 && safe_header_value(v))
             o.append("Idempotency-Key: ").append(v).append("\r\n");
-    if (r.replayed)
-        o.append("Idempotent-Replayed: true\r\n");
+    if (r.replayed) o.append("Idempotent-Replayed: true\r\n");
     for (const auto& [name, value] : r.extra_headers) {
-        if (beast::iequals(name, "Content-Length"))
-            continue; // the length is always the real one
+        if (beast::iequals(name, "Content-Length")) continue; // the length is always the real one
         o.append(name).append(": ").append(value).append("\r\n");
     }
     if (!own_connection) {
-        if (!r.keep_alive)
-            o.append("Connection: close\r\n");
-        else if (req.version() == 10)
-            o.append("Connection: keep-alive\r\n");
+        if (!r.keep_alive) o.append("Connection: close\r\n");
+        else if (req.version() == 10) o.append("Connection: keep-alive\r\n");
     }
     o.append("\r\n");
 }
 
-void fake_stripe::impl::record(const connection& c, const request& req, unsigned status,
-                               bool replayed) {
+void fake_stripe::impl::record(const connection& c, const request& req, unsigned status, bool replayed) {
     received_request rr;
     rr.method = std::string(req.method_string());
     rr.target = std::string(req.target());
     rr.body = req.body();
-    for (const auto& field : req)
-        rr.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    for (const auto& field : req) rr.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     rr.connection_id = c.id;
     rr.status = status;
     rr.replayed = replayed;
@@ -1490,24 +1345,19 @@ void fake_stripe::impl::record(const connection& c, const request& req, unsigned
 
 fake_stripe::fake_stripe() : fake_stripe(options{}) {}
 
-fake_stripe::fake_stripe(options opts) : impl_(std::make_unique<impl>(std::move(opts))) {
-    impl_->start();
-}
+fake_stripe::fake_stripe(options opts) : impl_(std::make_unique<impl>(std::move(opts))) { impl_->start(); }
 
 fake_stripe::~fake_stripe() {
     stop();
-    if (!impl_->ca_file.empty())
-        ::unlink(impl_->ca_file.c_str());
+    if (!impl_->ca_file.empty()) ::unlink(impl_->ca_file.c_str());
 }
 
 void fake_stripe::stop() {
     std::lock_guard lock(impl_->lifecycle);
-    if (impl_->stopped)
-        return;
+    if (impl_->stopped) return;
     impl_->stopped = true;
     asio::post(impl_->ioc, [s = impl_.get()] { s->shutdown(); });
-    if (impl_->thread.joinable())
-        impl_->thread.join();
+    if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 std::string fake_stripe::base_url() const { return impl_->base_url; }
@@ -1518,8 +1368,7 @@ const std::string& fake_stripe::ca_file() const { return impl_->ca_file; }
 
 void fake_stripe::script(std::vector<fault> faults) {
     std::lock_guard lock(impl_->mutex);
-    for (auto& f : faults)
-        impl_->faults.push_back(std::move(f));
+    for (auto& f : faults) impl_->faults.push_back(std::move(f));
 }
 
 void fake_stripe::push(fault f) {
@@ -1539,8 +1388,7 @@ std::size_t fake_stripe::max_connections_open() const { return impl_->peak.load(
 
 void fake_stripe::close_idle_connections() {
     std::lock_guard lock(impl_->lifecycle);
-    if (impl_->stopped)
-        return;
+    if (impl_->stopped) return;
     // Synchronous, so that the caller's next request finds the connections already closed.
     std::promise<void> done;
     auto closed = done.get_future();
@@ -1554,18 +1402,15 @@ void fake_stripe::close_idle_connections() {
 std::optional<std::string> fake_stripe::link_for_key(std::string_view key) const {
     std::lock_guard lock(impl_->mutex);
     auto it = impl_->idempotency.find(key);
-    if (it == impl_->idempotency.end())
-        return std::nullopt;
+    if (it == impl_->idempotency.end()) return std::nullopt;
     // Our own bodies: {"object":"login_link","created":N,"url":"..."}, no escapes in the URL.
     constexpr std::string_view url_field = R"("url":")";
     std::string_view body = it->second.body;
     std::size_t start = body.find(url_field);
-    if (start == std::string_view::npos)
-        return std::nullopt;
+    if (start == std::string_view::npos) return std::nullopt;
     start += url_field.size();
     std::size_t end = body.find('"', start);
-    if (end == std::string_view::npos)
-        return std::nullopt;
+    if (end == std::string_view::npos) return std::nullopt;
     return std::string(body.substr(start, end - start));
 }
 
@@ -1575,27 +1420,21 @@ key_deliveries fake_stripe::deliveries_for_key(std::string_view key) const {
     return it == impl_->idempotency.end() ? key_deliveries{} : it->second.delivered;
 }
 
-std::size_t fake_stripe::delivered_for_key(std::string_view key) const {
-    return deliveries_for_key(key).total();
-}
+std::size_t fake_stripe::delivered_for_key(std::string_view key) const { return deliveries_for_key(key).total(); }
 
 std::size_t fake_stripe::keys_with_delivered_link() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->keys_delivered;
 }
 
-std::uint64_t fake_stripe::intact_answers_delivered() const {
-    return impl_->intact_delivered.load();
-}
+std::uint64_t fake_stripe::intact_answers_delivered() const { return impl_->intact_delivered.load(); }
 
 key_deliveries fake_stripe::forget_key(std::string_view key) {
     std::lock_guard lock(impl_->mutex);
     auto it = impl_->idempotency.find(key);
-    if (it == impl_->idempotency.end())
-        return {};
+    if (it == impl_->idempotency.end()) return {};
     const key_deliveries delivered = it->second.delivered;
-    if (delivered.total() > 0)
-        --impl_->keys_delivered;
+    if (delivered.total() > 0) --impl_->keys_delivered;
     impl_->idempotency_order.erase(it->second.age);
     impl_->idempotency.erase(it);
     return delivered;
@@ -1636,8 +1475,7 @@ std::uint64_t fake_stripe::random_faults_injected(random_fault_kind k) const {
 
 std::uint64_t fake_stripe::random_faults_injected() const {
     std::uint64_t total = 0;
-    for (const auto& n : impl_->random_counts)
-        total += n.load();
+    for (const auto& n : impl_->random_counts) total += n.load();
     return total;
 }
 

@@ -29,7 +29,8 @@ asio::awaitable<void> when(std::function<bool()> ready, std::function<void()> th
 /// Starts a call bound to `signal`; stores its outcome.
 void start_call(stripe_asio::client& client, asio::cancellation_signal& signal, call_result& out, bool& done,
                 std::string account = "acct_1032D82eZvKYlo2C") {
-    client.create_login_link(account, asio::bind_cancellation_slot(signal.slot(), [&out, &done](auto ec, auto diag, auto link) {
+    client.create_login_link(account,
+                             asio::bind_cancellation_slot(signal.slot(), [&out, &done](auto ec, auto diag, auto link) {
                                  out = {ec, std::move(diag), std::move(link)};
                                  done = true;
                              }));
@@ -154,8 +155,9 @@ TEST_CASE("cancelling during the backoff wait ends the call at once") {
     bool done = false;
     auto start = std::chrono::steady_clock::now();
     start_call(client, signal, out, done);
-    asio::co_spawn(ioc, when([&] { return client.stats().retries == 1; }, [&] { signal.emit(asio::cancellation_type::terminal); }),
-                   asio::detached);
+    asio::co_spawn(
+        ioc, when([&] { return client.stats().retries == 1; }, [&] { signal.emit(asio::cancellation_type::terminal); }),
+        asio::detached);
     ioc.run();
     REQUIRE(done);
     CHECK(std::get<0>(out) == asio::error::operation_aborted);
@@ -308,8 +310,9 @@ TEST_CASE("a cancellation before the call's first step sends nothing, even with 
         // The context is not running: the first step is queued, and the cancellation comes first.
         asio::cancellation_signal signal;
         std::optional<stripe_asio::error_code> result;
-        client.create_login_link("acct_1032D82eZvKYlo2C",
-                                 asio::bind_cancellation_slot(signal.slot(), [&](auto ec, auto, auto) { result = ec; }));
+        client.create_login_link(
+            "acct_1032D82eZvKYlo2C",
+            asio::bind_cancellation_slot(signal.slot(), [&](auto ec, auto, auto) { result = ec; }));
         signal.emit(asio::cancellation_type::terminal);
         ioc.restart();
         ioc.run();
@@ -319,4 +322,4 @@ TEST_CASE("a cancellation before the call's first step sends nothing, even with 
     }
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("integration")

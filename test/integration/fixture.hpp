@@ -22,11 +22,11 @@
 // Checks that a call succeeded, with its diagnostics as the failure message. doctest builds a
 // message inside a lambda, and clang 14 cannot capture a structured binding (`auto [ec, diag,
 // link]`) there, so the message is made outside first.
-#define STRIPE_ASIO_CHECK_OUTCOME(assertion, ec, diag)                                 \
-    do {                                                                               \
-        const bool call_failed = static_cast<bool>(ec);                                \
-        const std::string call_failure = call_failed ? (diag).to_string() : std::string(); \
-        assertion(!call_failed, call_failure);                                         \
+#define STRIPE_ASIO_CHECK_OUTCOME(assertion, ec, diag)                                                                 \
+    do {                                                                                                               \
+        const bool call_failed = static_cast<bool>(ec);                                                                \
+        const std::string call_failure = call_failed ? (diag).to_string() : std::string();                             \
+        assertion(!call_failed, call_failure);                                                                         \
     } while (false)
 #define CHECK_SUCCEEDED(ec, diag) STRIPE_ASIO_CHECK_OUTCOME(CHECK_MESSAGE, ec, diag)
 #define REQUIRE_SUCCEEDED(ec, diag) STRIPE_ASIO_CHECK_OUTCOME(REQUIRE_MESSAGE, ec, diag)
@@ -35,8 +35,8 @@ namespace test {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-using stripe_asio::testing::fault;
 using stripe_asio::testing::fake_stripe;
+using stripe_asio::testing::fault;
 
 inline stripe_asio::config config_for(const fake_stripe& server) {
     stripe_asio::config cfg;
@@ -82,11 +82,12 @@ inline void run(asio::io_context& ioc, asio::awaitable<void> a) {
 using call_result = std::tuple<stripe_asio::error_code, stripe_asio::diagnostics, stripe_asio::login_link>;
 
 /// One login-link call, errors as values.
-inline call_result make_link(asio::io_context& ioc, stripe_asio::client& client, std::string account = "acct_1032D82eZvKYlo2C",
-                             stripe_asio::request_options options = {}) {
-    return run(ioc, [](stripe_asio::client& c, std::string a, stripe_asio::request_options o) -> asio::awaitable<call_result> {
-        co_return co_await c.create_login_link(a, std::move(o), asio::as_tuple(asio::use_awaitable));
-    }(client, std::move(account), std::move(options)));
+inline call_result make_link(asio::io_context& ioc, stripe_asio::client& client,
+                             std::string account = "acct_1032D82eZvKYlo2C", stripe_asio::request_options options = {}) {
+    return run(
+        ioc, [](stripe_asio::client& c, std::string a, stripe_asio::request_options o) -> asio::awaitable<call_result> {
+            co_return co_await c.create_login_link(a, std::move(o), asio::as_tuple(asio::use_awaitable));
+        }(client, std::move(account), std::move(options)));
 }
 
 } // namespace test

@@ -304,13 +304,13 @@ struct hostile_server::impl {
         asio::steady_timer timer; // delay, send_slowly, hang
         std::size_t index;
         SSL* ssl = nullptr;
-        BIO* in = nullptr;  // ciphertext from the peer, for OpenSSL
+        BIO* in = nullptr; // ciphertext from the peer, for OpenSSL
         BIO* out = nullptr; // ciphertext from OpenSSL, for the peer
-        std::string inbox;  // bytes received (decrypted) and not yet consumed
+        std::string inbox; // bytes received (decrypted) and not yet consumed
         std::vector<std::string> answers;
         std::optional<received_request> last_request;
         std::size_t last_request_slot = 0; // in impl::requests
-        std::string detail;                // the TLS library's words for the last failure
+        std::string detail; // the TLS library's words for the last failure
         std::array<char, 32 * 1024> wire_in{}, wire_out{}, clear{};
     };
 
@@ -547,9 +547,7 @@ asio::awaitable<hostile_server::impl::outcome> hostile_server::impl::run(live& c
         c.socket.close(ignored);
         update(c, [](connection_record& r) { ++r.steps_done; });
         co_return outcome::end;
-    case step::kind::hang:
-        co_await pause(c, std::chrono::steady_clock::time_point::max());
-        co_return outcome::end;
+    case step::kind::hang: co_await pause(c, std::chrono::steady_clock::time_point::max()); co_return outcome::end;
     case step::kind::close_during_handshake: {
         auto [ec, n] = co_await c.socket.async_read_some(asio::buffer(c.wire_in), nothrow);
         if (ec) note_failure(c, "close_during_handshake", ec);
@@ -618,8 +616,8 @@ asio::awaitable<hostile_server::impl::outcome> hostile_server::impl::read_one_re
     std::size_t content_length = 0;
     while (line_end != std::string_view::npos && line_end < head.size()) {
         std::size_t next = head.find("\r\n", line_end + 2);
-        std::string_view line = head.substr(line_end + 2, next == std::string_view::npos ? std::string_view::npos
-                                                                                           : next - line_end - 2);
+        std::string_view line =
+            head.substr(line_end + 2, next == std::string_view::npos ? std::string_view::npos : next - line_end - 2);
         line_end = next;
         std::size_t colon = line.find(':');
         if (colon == std::string_view::npos) continue;
@@ -741,7 +739,8 @@ asio::awaitable<error_code> hostile_server::impl::receive(live& c) {
         if (!ec) c.inbox.append(c.wire_in.data(), n);
         co_return ec;
     }
-    auto [ec, n] = co_await drive(c, [&c] { return SSL_read(c.ssl, c.clear.data(), static_cast<int>(c.clear.size())); });
+    auto [ec, n] =
+        co_await drive(c, [&c] { return SSL_read(c.ssl, c.clear.data(), static_cast<int>(c.clear.size())); });
     if (!ec) c.inbox.append(c.clear.data(), static_cast<std::size_t>(n));
     co_return ec;
 }
@@ -778,9 +777,7 @@ asio::awaitable<bool> hostile_server::impl::pause(live& c, std::chrono::steady_c
 // -------------------------------------------------------------------------------------------------
 // The public face
 
-hostile_server::hostile_server(script fallback) : impl_(std::make_unique<impl>(std::move(fallback))) {
-    impl_->start();
-}
+hostile_server::hostile_server(script fallback) : impl_(std::make_unique<impl>(std::move(fallback))) { impl_->start(); }
 
 hostile_server::~hostile_server() { stop(); }
 

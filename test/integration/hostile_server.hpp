@@ -28,7 +28,7 @@ using namespace std::chrono_literals;
 
 /// One request as the server read it.
 struct received_request {
-    std::size_t connection = 0;          ///< 1 for the first connection accepted, and so on
+    std::size_t connection = 0; ///< 1 for the first connection accepted, and so on
     std::size_t index_on_connection = 0; ///< 1 for the first request on its connection
     std::string method, target, version;
     std::vector<std::pair<std::string, std::string>> headers;
@@ -43,11 +43,11 @@ struct received_request {
 
 /// What one accepted connection went through.
 struct connection_record {
-    std::size_t index = 0;        ///< 1-based, in accept order
+    std::size_t index = 0; ///< 1-based, in accept order
     bool tls_established = false; ///< a tls_accept step completed its handshake
-    std::string tls_version;      ///< as negotiated, e.g. "TLSv1.3"
-    std::string failure;          ///< the step that failed and why (the client went away, a TLS alert...)
-    std::size_t steps_done = 0;   ///< steps completed, counting every pass of a keep-alive loop
+    std::string tls_version; ///< as negotiated, e.g. "TLSv1.3"
+    std::string failure; ///< the step that failed and why (the client went away, a TLS alert...)
+    std::size_t steps_done = 0; ///< steps completed, counting every pass of a keep-alive loop
     std::size_t requests = 0;
     bool finished = false; ///< the server is done with it
 };
@@ -79,12 +79,12 @@ struct answer_options {
     enum class framing { content_length, chunked, until_close };
     framing frame = framing::content_length;
     std::string version = "HTTP/1.1";
-    bool echo_idempotency_key = true;           ///< as Stripe does
+    bool echo_idempotency_key = true; ///< as Stripe does
     std::optional<std::string> idempotency_key; ///< sent instead of the echo
-    std::optional<std::string> request_id;      ///< default: a fresh req_hostile...
-    bool connection_close = false;              ///< add `Connection: close`
-    std::string extra_headers;                  ///< raw header lines, each ending in CRLF
-    std::size_t chunk_size = 16;                ///< chunked: the body in pieces this long
+    std::optional<std::string> request_id; ///< default: a fresh req_hostile...
+    bool connection_close = false; ///< add `Connection: close`
+    std::string extra_headers; ///< raw header lines, each ending in CRLF
+    std::size_t chunk_size = 16; ///< chunked: the body in pieces this long
 };
 
 /// {"object":"login_link","created":...,"url":"..."}
@@ -126,12 +126,12 @@ struct step {
         close_during_handshake,
     };
     kind what = kind::plain;
-    std::shared_ptr<void> tls;           ///< tls_accept: the SSL_CTX
-    answer make;                         ///< send, send_slowly
-    std::chrono::milliseconds pause{0};  ///< send_slowly (per byte), delay
-    std::string head, unit, tail;        ///< stream
-    std::uint64_t unit_bytes = 0;        ///< stream
-    std::size_t answer_index = 0;        ///< resend_answer
+    std::shared_ptr<void> tls; ///< tls_accept: the SSL_CTX
+    answer make; ///< send, send_slowly
+    std::chrono::milliseconds pause{0}; ///< send_slowly (per byte), delay
+    std::string head, unit, tail; ///< stream
+    std::uint64_t unit_bytes = 0; ///< stream
+    std::size_t answer_index = 0; ///< resend_answer
 };
 
 /// TLS handshake as the server, presenting `identity`, between `min` and `max` (1.0 and 1.1

@@ -244,7 +244,8 @@ TEST_CASE("a response that never ends, or drips forever, ends with attempt_timeo
                     after_request({send(ok_head + "Content-Length: 500\r\n\r\n{\"object\":"), hang()}), true});
     rows.push_back({"a chunked body without its last chunk",
                     after_request({send(chunked_head + "5\r\n{\"obj\r\n"), hang()}), true});
-    rows.push_back({"the answer dripped a byte every 30 ms", after_request({send_slowly(login_link_ok(), 30ms)}), true});
+    rows.push_back(
+        {"the answer dripped a byte every 30 ms", after_request({send_slowly(login_link_ok(), 30ms)}), true});
     rows.push_back({"endless one-byte chunks dripped",
                     after_request({send(chunked_head), send_slowly(raw(repeat("1\r\na\r\n", 2000)), 10ms)}), true});
     for (auto& r : rows) {
@@ -273,9 +274,10 @@ TEST_CASE("oversized framing is response_too_large, with memory bounded") {
     rows.push_back({"a header block over 16 KiB",
                     stream(ok_head, "X-Filler: 0123456789abcdef\r\n", 20 * KiB, "Content-Length: 0\r\n\r\n")});
     rows.push_back({"one 1 MiB header", stream(ok_head + "X-Huge: ", "a", 1 * MiB, "\r\nContent-Length: 0\r\n\r\n")});
-    rows.push_back({"a 64 MiB chunk extension", stream(chunked_head + "5", ";a=b", 64 * MiB, "\r\nhello\r\n0\r\n\r\n")});
-    rows.push_back({"64 MiB of trailers", stream(chunked_head + link_chunk + "0\r\n", "X-Trailer: aaaaaaaaaaaaaaaa\r\n",
-                                                 64 * MiB, "\r\n")});
+    rows.push_back(
+        {"a 64 MiB chunk extension", stream(chunked_head + "5", ";a=b", 64 * MiB, "\r\nhello\r\n0\r\n\r\n")});
+    rows.push_back({"64 MiB of trailers",
+                    stream(chunked_head + link_chunk + "0\r\n", "X-Trailer: aaaaaaaaaaaaaaaa\r\n", 64 * MiB, "\r\n")});
     rows.push_back({"a chunked body past max_response_bytes",
                     stream(chunked_head, "4000\r\n" + std::string(0x4000, 'a') + "\r\n", 64 * MiB, "0\r\n\r\n")});
     for (auto& r : rows) {
@@ -309,10 +311,13 @@ TEST_CASE("chunked framing errors are malformed_response") {
     };
     std::string size = hex(static_link.size());
     std::vector<row> rows;
-    rows.push_back({"a chunk size that is not hex", chunked_head + "zz\r\n" + static_link + "\r\n0\r\n\r\n", hang(), false});
+    rows.push_back(
+        {"a chunk size that is not hex", chunked_head + "zz\r\n" + static_link + "\r\n0\r\n\r\n", hang(), false});
     rows.push_back({"an empty chunk-size line", chunked_head + "\r\n" + static_link + "\r\n0\r\n\r\n", hang(), false});
-    rows.push_back({"no CRLF after the chunk data", chunked_head + size + "\r\n" + static_link + "0\r\n\r\n", hang(), false});
-    rows.push_back({"a chunk longer than announced", chunked_head + "10\r\n" + static_link + "\r\n0\r\n\r\n", hang(), false});
+    rows.push_back(
+        {"no CRLF after the chunk data", chunked_head + size + "\r\n" + static_link + "0\r\n\r\n", hang(), false});
+    rows.push_back(
+        {"a chunk longer than announced", chunked_head + "10\r\n" + static_link + "\r\n0\r\n\r\n", hang(), false});
     rows.push_back({"a last chunk with junk after its size",
                     chunked_head + size + "\r\n" + static_link + "\r\n0zz\r\n\r\n", hang(), false});
     rows.push_back({"a trailer that is not a header field",
@@ -331,10 +336,8 @@ TEST_CASE("chunked framing errors are malformed_response") {
         auto cfg = config_for(server);
         stripe_asio::client client(ioc, cfg);
         auto o = call_link(ioc, client, cfg);
-        if (r.truncation)
-            expect_error(o, {errc::malformed_response, errc::connection_error});
-        else
-            expect_error(o, {errc::malformed_response});
+        if (r.truncation) expect_error(o, {errc::malformed_response, errc::connection_error});
+        else expect_error(o, {errc::malformed_response});
     }
 }
 
@@ -349,19 +352,30 @@ TEST_CASE("a Content-Length that cannot be trusted is refused") {
     const std::string link_chunks = chunked(static_link, 16);
     std::vector<row> rows = {
         {"two different Content-Length headers",
-         "Content-Length: " + n + "\r\nContent-Length: " + std::to_string(static_link.size() + 1) + "\r\n", static_link,
+         "Content-Length: " + n + "\r\nContent-Length: " + std::to_string(static_link.size() + 1) + "\r\n",
+         static_link,
          {errc::malformed_response}},
         {"Content-Length with letters", "Content-Length: " + n + "abc\r\n", static_link, {errc::malformed_response}},
-        {"Content-Length in hex", "Content-Length: 0x" + hex(static_link.size()) + "\r\n", static_link,
+        {"Content-Length in hex",
+         "Content-Length: 0x" + hex(static_link.size()) + "\r\n",
+         static_link,
          {errc::malformed_response}},
         {"a negative Content-Length", "Content-Length: -" + n + "\r\n", static_link, {errc::malformed_response}},
-        {"Content-Length, then Transfer-Encoding: chunked", "Content-Length: " + n + "\r\nTransfer-Encoding: chunked\r\n",
-         link_chunks, {errc::malformed_response}},
-        {"Transfer-Encoding: chunked, then Content-Length", "Transfer-Encoding: chunked\r\nContent-Length: " + n + "\r\n",
-         link_chunks, {errc::malformed_response}},
-        {"Content-Length past max_response_bytes", "Content-Length: 2000000\r\n", static_link,
+        {"Content-Length, then Transfer-Encoding: chunked",
+         "Content-Length: " + n + "\r\nTransfer-Encoding: chunked\r\n",
+         link_chunks,
+         {errc::malformed_response}},
+        {"Transfer-Encoding: chunked, then Content-Length",
+         "Transfer-Encoding: chunked\r\nContent-Length: " + n + "\r\n",
+         link_chunks,
+         {errc::malformed_response}},
+        {"Content-Length past max_response_bytes",
+         "Content-Length: 2000000\r\n",
+         static_link,
          {errc::response_too_large}},
-        {"Content-Length past 2^64", "Content-Length: 18446744073709551616\r\n", static_link,
+        {"Content-Length past 2^64",
+         "Content-Length: 18446744073709551616\r\n",
+         static_link,
          {errc::response_too_large, errc::malformed_response}},
     };
     for (auto& r : rows) {
@@ -428,10 +442,12 @@ TEST_CASE("interim 1xx responses are skipped, but not without end") {
     rows.push_back({"100 Continue, then the 200", {send(preceded_by(continue_100, login_link_ok()))}, true});
     rows.push_back({"103 Early Hints, then the 200", {send(preceded_by(early_hints_103, login_link_ok()))}, true});
     rows.push_back({"100, 102 and 103, then the 200",
-                    {send(preceded_by(continue_100 + processing_102 + early_hints_103, login_link_ok()))}, true});
-    rows.push_back({"100 Continue, the 200 in a later write", {send(continue_100), delay(20ms), send(login_link_ok())},
+                    {send(preceded_by(continue_100 + processing_102 + early_hints_103, login_link_ok()))},
                     true});
-    rows.push_back({"twenty 1xx in a row", {send(preceded_by(repeat(continue_100, 20), login_link_ok())), hang()}, false});
+    rows.push_back(
+        {"100 Continue, the 200 in a later write", {send(continue_100), delay(20ms), send(login_link_ok())}, true});
+    rows.push_back(
+        {"twenty 1xx in a row", {send(preceded_by(repeat(continue_100, 20), login_link_ok())), hang()}, false});
     for (auto& r : rows) {
         CAPTURE(r.name);
         hostile_server server;
@@ -458,13 +474,15 @@ TEST_CASE("bytes after an answer never become the answer to the next call") {
         };
         std::vector<row> rows;
         rows.push_back({"(a) the whole answer twice, back to back",
-                        {send(twice(login_link_ok())), read_request(), send(login_link_ok())}, 3});
+                        {send(twice(login_link_ok())), read_request(), send(login_link_ok())},
+                        3});
         rows.push_back({"(b) the answer, then garbage",
-                        {send(followed_by(login_link_ok(), "HTTP/1.1 200 OK\r\n\x01\x02 garbage\r\n\r\n")), read_request(),
-                         send(login_link_ok())},
+                        {send(followed_by(login_link_ok(), "HTTP/1.1 200 OK\r\n\x01\x02 garbage\r\n\r\n")),
+                         read_request(), send(login_link_ok())},
                         3});
         rows.push_back({"(c) the answer, then its duplicate 20 ms later",
-                        {send(login_link_ok()), delay(20ms), resend_answer(0), read_request(), send(login_link_ok())}, 5});
+                        {send(login_link_ok()), delay(20ms), resend_answer(0), read_request(), send(login_link_ok())},
+                        5});
         for (auto& r : rows) {
             CAPTURE(r.name);
             hostile_server server;
@@ -525,7 +543,8 @@ TEST_CASE("a reset or a close at any stage is a connection_error") {
         {"after reading the request", {tls_accept(pki().good()), read_request()}, true},
         {"in the middle of the status line", {tls_accept(pki().good()), read_request(), send("HTTP/1.1 20")}, true},
         {"in the middle of the headers",
-         {tls_accept(pki().good()), read_request(), send("HTTP/1.1 200 OK\r\nContent-Type: appl")}, true},
+         {tls_accept(pki().good()), read_request(), send("HTTP/1.1 200 OK\r\nContent-Type: appl")},
+         true},
         {"in the middle of the body",
          {tls_accept(pki().good()), read_request(), send(ok_head + "Content-Length: 120\r\n\r\n{\"object\":\"login")},
          true},
@@ -578,14 +597,15 @@ TEST_CASE("a reused connection closed before the answer is resent once, on a new
 }
 
 TEST_CASE("plaintext HTTP on the TLS port is a typed error") {
-    const std::string clear_answer = ok_head + "Content-Length: " + std::to_string(static_link.size()) + "\r\n\r\n" +
-                                     static_link;
+    const std::string clear_answer =
+        ok_head + "Content-Length: " + std::to_string(static_link.size()) + "\r\n\r\n" + static_link;
     struct row {
         std::string name;
         script s;
     };
     std::vector<row> rows;
-    rows.push_back({"answers the ClientHello in clear", script{{plain(), read_some(), send(clear_answer), close()}, {}}});
+    rows.push_back(
+        {"answers the ClientHello in clear", script{{plain(), read_some(), send(clear_answer), close()}, {}}});
     rows.push_back({"speaks first, in clear", script{{plain(), send(clear_answer), hang()}, {}}});
     for (auto& r : rows) {
         CAPTURE(r.name);
@@ -674,8 +694,8 @@ TEST_CASE("redirects are not followed") {
         unsigned status;
         const char* reason;
     };
-    const row rows[] = {{301, "Moved Permanently"}, {302, "Found"}, {307, "Temporary Redirect"},
-                        {308, "Permanent Redirect"}};
+    const row rows[] = {
+        {301, "Moved Permanently"}, {302, "Found"}, {307, "Temporary Redirect"}, {308, "Permanent Redirect"}};
     for (const auto& r : rows) {
         CAPTURE(r.status);
         hostile_server elsewhere;
@@ -716,9 +736,12 @@ TEST_CASE("a 2xx body that is not a valid login link is malformed_response") {
         {"https:// and no host", with_url("https://")},
         {"https:// and a path but no host", with_url("https:///express/abc")},
         {"an empty url", with_url("")},
-        {"object is not login_link", R"({"object":"account","created":1495580507,"url":"https://connect.stripe.com/x"})"},
-        {"created is a string", R"({"object":"login_link","created":"1495580507","url":"https://connect.stripe.com/x"})"},
-        {"created is a fraction", R"({"object":"login_link","created":1495580507.5,"url":"https://connect.stripe.com/x"})"},
+        {"object is not login_link",
+         R"({"object":"account","created":1495580507,"url":"https://connect.stripe.com/x"})"},
+        {"created is a string",
+         R"({"object":"login_link","created":"1495580507","url":"https://connect.stripe.com/x"})"},
+        {"created is a fraction",
+         R"({"object":"login_link","created":1495580507.5,"url":"https://connect.stripe.com/x"})"},
     };
     for (const auto& r : rows) {
         CAPTURE(r.name);
@@ -852,4 +875,4 @@ TEST_CASE("an answer carrying another Idempotency-Key is a connection_error, and
     }
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("hostile")

@@ -275,9 +275,8 @@ TEST_CASE("concurrent calls share at most max_connections connections") {
     int ok = 0, failed = 0;
     for (int i = 0; i < 200; ++i) {
         client.create_login_link("acct_1032D82eZvKYlo2C",
-                                 [&](stripe_asio::error_code ec, stripe_asio::diagnostics, stripe_asio::login_link link) {
-                                     (!ec && !link.url.empty() ? ok : failed)++;
-                                 });
+                                 [&](stripe_asio::error_code ec, stripe_asio::diagnostics,
+                                     stripe_asio::login_link link) { (!ec && !link.url.empty() ? ok : failed)++; });
     }
     ioc.run();
     CHECK(ok == 200);
@@ -335,11 +334,10 @@ TEST_CASE("every completion token style works") {
     SUBCASE("the handler runs on its bound executor") {
         auto strand = asio::make_strand(ioc);
         bool on_strand = false;
-        client.create_login_link("acct_1032D82eZvKYlo2C",
-                                 asio::bind_executor(strand, [&](stripe_asio::error_code, stripe_asio::diagnostics,
-                                                                 stripe_asio::login_link) {
-                                     on_strand = strand.running_in_this_thread();
-                                 }));
+        client.create_login_link(
+            "acct_1032D82eZvKYlo2C",
+            asio::bind_executor(strand, [&](stripe_asio::error_code, stripe_asio::diagnostics,
+                                            stripe_asio::login_link) { on_strand = strand.running_in_this_thread(); }));
         ioc.run();
         CHECK(on_strand);
     }
@@ -366,7 +364,8 @@ TEST_CASE("options written as a temporary inside co_await arrive whole, with eve
         // The default token (it throws), and a key made from a std::string temporary.
         auto second = co_await c.create_login_link(
             std::string("acct_1032D82eZvKYlo2D"),
-            stripe_asio::request_options{.idempotency_key = std::string("a-second-key-from-a-std-string-temporary-02")});
+            stripe_asio::request_options{.idempotency_key =
+                                             std::string("a-second-key-from-a-std-string-temporary-02")});
         CHECK(second.meta.idempotency_key == "a-second-key-from-a-std-string-temporary-02");
 
         auto [ec3, diag3, res] = co_await c.request(
@@ -407,10 +406,10 @@ TEST_CASE("the generic request reaches other endpoints through the same machiner
                                                      no_options, asio::as_tuple(asio::use_awaitable));
         CHECK(ec2 == errc::invalid_request);
         CHECK(diag2.http_status == 404);
-        auto [ec3, diag3, res3] = co_await c.request(stripe_asio::http_method::get, "/v1/../etc", no_params,
-                                                     no_options, asio::as_tuple(asio::use_awaitable));
+        auto [ec3, diag3, res3] = co_await c.request(stripe_asio::http_method::get, "/v1/../etc", no_params, no_options,
+                                                     asio::as_tuple(asio::use_awaitable));
         CHECK(ec3 == errc::invalid_request_options);
     }(client));
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("integration")

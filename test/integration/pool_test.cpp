@@ -107,7 +107,8 @@ TEST_CASE("min_idle opens connections before any call, the calls use them, and s
     auto cfg = config_for(server);
     cfg.min_idle = 3;
     auto client = std::make_unique<stripe_asio::client>(ioc, cfg);
-    REQUIRE(run_until(ioc, [&] { return client->stats().idle_connections == 3; }, 5000ms));
+    REQUIRE(run_until(
+        ioc, [&] { return client->stats().idle_connections == 3; }, 5000ms));
     CHECK(server.connections_accepted() == 3);
     CHECK(client->stats().calls_started == 0);
 
@@ -117,7 +118,8 @@ TEST_CASE("min_idle opens connections before any call, the calls use them, and s
         result = ec;
         done = true;
     });
-    REQUIRE(run_until(ioc, [&] { return done; }, 5000ms));
+    REQUIRE(run_until(
+        ioc, [&] { return done; }, 5000ms));
     CHECK_FALSE(result);
     auto s = client->stats();
     CHECK(s.connections_opened == 3);
@@ -135,16 +137,21 @@ TEST_CASE("min_idle replaces warm connections the server closed, and those past 
     cfg.min_idle = 2;
     cfg.idle_timeout = 400ms; // checked every 200 ms
     auto client = std::make_unique<stripe_asio::client>(ioc, cfg);
-    REQUIRE(run_until(ioc, [&] { return client->stats().idle_connections == 2; }, 5000ms));
+    REQUIRE(run_until(
+        ioc, [&] { return client->stats().idle_connections == 2; }, 5000ms));
 
     server.close_idle_connections();
-    REQUIRE(run_until(ioc, [&] { return server.connections_accepted() == 4; }, 5000ms));
-    REQUIRE(run_until(ioc, [&] { return client->stats().idle_connections == 2; }, 5000ms));
+    REQUIRE(run_until(
+        ioc, [&] { return server.connections_accepted() == 4; }, 5000ms));
+    REQUIRE(run_until(
+        ioc, [&] { return client->stats().idle_connections == 2; }, 5000ms));
     CHECK(client->stats().stale_detected_before_use == 2);
 
     // Left idle past idle_timeout, they are closed and opened again.
-    REQUIRE(run_until(ioc, [&] { return client->stats().idle_evictions >= 2; }, 5000ms));
-    REQUIRE(run_until(ioc, [&] { return client->stats().idle_connections == 2; }, 5000ms));
+    REQUIRE(run_until(
+        ioc, [&] { return client->stats().idle_evictions >= 2; }, 5000ms));
+    REQUIRE(run_until(
+        ioc, [&] { return client->stats().idle_connections == 2; }, 5000ms));
     CHECK(client->stats().open_connections == 2);
     client.reset();
     CHECK(runs_dry(ioc));
@@ -177,4 +184,4 @@ TEST_CASE("the rate limiter spaces requests out, and gives up at the deadline") 
     CHECK(std::count(results.begin(), results.end(), errc::deadline_exceeded) >= 2);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("integration")

@@ -94,4 +94,4 @@ TEST_CASE("a connection opened under connect_timeout gets the attempt's whole ti
     CHECK_SUCCEEDED(ec, diag);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("integration")

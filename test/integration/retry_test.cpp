@@ -51,8 +51,8 @@ TEST_CASE("the retry rules follow the SDKs") {
         {"409", fault::stripe_error(409, "invalid_request_error", "idempotency_key_in_use"), true, errc::conflict},
         {"429 plain", fault::stripe_error(429, "invalid_request_error", "rate_limit"), false, errc::rate_limit},
         {"429 lock_timeout", fault::stripe_error(429, "invalid_request_error", "lock_timeout"), true, errc::rate_limit},
-        {"400 with Stripe-Should-Retry true", fault::stripe_error_should_retry(400, true, "invalid_request_error"), true,
-         errc::invalid_request},
+        {"400 with Stripe-Should-Retry true", fault::stripe_error_should_retry(400, true, "invalid_request_error"),
+         true, errc::invalid_request},
         {"500 with Stripe-Should-Retry false", fault::stripe_error_should_retry(500, false, "api_error"), false,
          errc::api_error},
         {"400", fault::stripe_error(400, "invalid_request_error"), false, errc::invalid_request},
@@ -183,8 +183,8 @@ TEST_CASE("a server that never answers: per-attempt timeout, retries, then the d
     CHECK(diag.attempts == 2);
     CHECK(diag.failed_attempts[0].ec == errc::attempt_timeout);
 
-    server.script({fault::with(fault::action::hang), fault::with(fault::action::hang),
-                   fault::with(fault::action::hang)});
+    server.script(
+        {fault::with(fault::action::hang), fault::with(fault::action::hang), fault::with(fault::action::hang)});
     stripe_asio::request_options bounded;
     bounded.call_timeout = 250ms;
     bounded.max_retries = 5;
@@ -193,7 +193,7 @@ TEST_CASE("a server that never answers: per-attempt timeout, retries, then the d
     auto elapsed = std::chrono::steady_clock::now() - start;
     CHECK(ec2 == errc::deadline_exceeded);
     CHECK(diag2.attempts == 2); // 150 ms, then the deadline cuts the second attempt
-    CHECK(elapsed < 2s);        // bounded by the deadline, not by the retries
+    CHECK(elapsed < 2s); // bounded by the deadline, not by the retries
 }
 
 TEST_CASE("the backoff never sleeps past the deadline") {
@@ -213,4 +213,4 @@ TEST_CASE("the backoff never sleeps past the deadline") {
     CHECK(std::chrono::steady_clock::now() - start < 1s);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("integration")

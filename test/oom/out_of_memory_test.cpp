@@ -40,62 +40,63 @@ using stripe_asio::errc;
 TEST_CASE("memory running out at any allocation of a call never leaves a slot taken or a call hanging") {
     enum scenario { reused, fresh_connection, retried_500, refused_400 };
     for (bool thread_safe : {false, true})
-    for (scenario sc : {reused, fresh_connection, retried_500, refused_400}) {
-        CAPTURE(thread_safe);
-        CAPTURE(int(sc));
-        fake_stripe server;
-        asio::io_context ioc;
-        auto cfg = config_for(server);
-        cfg.max_connections = 1;
-        cfg.thread_safe = thread_safe;
-        cfg.retry.max_retries = 1;
-        stripe_asio::client client(ioc, cfg);
-        bool untouched = false;
-        for (long n = 0; n < 2000 && !untouched; ++n) {
-            CAPTURE(n);
-            if (sc == fresh_connection) server.close_idle_connections();
-            if (sc == retried_500) server.push(fault::stripe_error(500, "api_error"));
-            if (sc == refused_400) server.push(fault::stripe_error(400, "invalid_request_error"));
-            int completions = 0;
-            stripe_asio::error_code result;
-            bool initiation_threw = false;
-            failed_one = false;
-            allocations_until_failure = n;
-            try {
-                client.create_login_link("acct_1032D82eZvKYlo2C", stripe_asio::request_options{},
-                                         [&](stripe_asio::error_code ec, stripe_asio::diagnostics, stripe_asio::login_link) {
-                                             ++completions;
-                                             result = ec;
-                                         });
-            } catch (const std::bad_alloc&) {
-                initiation_threw = true;
-            }
-            // A failure after the call completed goes on out of run(); run on until no work is left.
-            for (int runs = 0; runs < 10; ++runs) {
+        for (scenario sc : {reused, fresh_connection, retried_500, refused_400}) {
+            CAPTURE(thread_safe);
+            CAPTURE(int(sc));
+            fake_stripe server;
+            asio::io_context ioc;
+            auto cfg = config_for(server);
+            cfg.max_connections = 1;
+            cfg.thread_safe = thread_safe;
+            cfg.retry.max_retries = 1;
+            stripe_asio::client client(ioc, cfg);
+            bool untouched = false;
+            for (long n = 0; n < 2000 && !untouched; ++n) {
+                CAPTURE(n);
+                if (sc == fresh_connection) server.close_idle_connections();
+                if (sc == retried_500) server.push(fault::stripe_error(500, "api_error"));
+                if (sc == refused_400) server.push(fault::stripe_error(400, "invalid_request_error"));
+                int completions = 0;
+                stripe_asio::error_code result;
+                bool initiation_threw = false;
+                failed_one = false;
+                allocations_until_failure = n;
                 try {
-                    ioc.restart();
-                    ioc.run();
-                    break;
+                    client.create_login_link(
+                        "acct_1032D82eZvKYlo2C", stripe_asio::request_options{},
+                        [&](stripe_asio::error_code ec, stripe_asio::diagnostics, stripe_asio::login_link) {
+                            ++completions;
+                            result = ec;
+                        });
                 } catch (const std::bad_alloc&) {
+                    initiation_threw = true;
                 }
+                // A failure after the call completed goes on out of run(); run on until no work is left.
+                for (int runs = 0; runs < 10; ++runs) {
+                    try {
+                        ioc.restart();
+                        ioc.run();
+                        break;
+                    } catch (const std::bad_alloc&) {
+                    }
+                }
+                allocations_until_failure = -1;
+                untouched = !failed_one;
+                if (initiation_threw) {
+                    CHECK(completions == 0);
+                } else {
+                    REQUIRE(completions == 1);
+                    bool refused = sc == refused_400 && result == errc::invalid_request;
+                    CHECK((!result || refused || result == errc::out_of_memory || result == errc::connection_error));
+                }
+                auto stats = client.stats();
+                CHECK(stats.calls_in_flight == 0);
+                CHECK(stats.waiters == 0);
+                // The one slot is free again (a fault the failed call did not reach answers first).
+                auto [ec, diag, link] = make_link(ioc, client);
+                if (ec && (sc == retried_500 || sc == refused_400)) std::tie(ec, diag, link) = make_link(ioc, client);
+                REQUIRE_SUCCEEDED(ec, diag);
             }
-            allocations_until_failure = -1;
-            untouched = !failed_one;
-            if (initiation_threw) {
-                CHECK(completions == 0);
-            } else {
-                REQUIRE(completions == 1);
-                bool refused = sc == refused_400 && result == errc::invalid_request;
-                CHECK((!result || refused || result == errc::out_of_memory || result == errc::connection_error));
-            }
-            auto stats = client.stats();
-            CHECK(stats.calls_in_flight == 0);
-            CHECK(stats.waiters == 0);
-            // The one slot is free again (a fault the failed call did not reach answers first).
-            auto [ec, diag, link] = make_link(ioc, client);
-            if (ec && (sc == retried_500 || sc == refused_400)) std::tie(ec, diag, link) = make_link(ioc, client);
-            REQUIRE_SUCCEEDED(ec, diag);
+            CHECK(untouched); // N ran past every allocation of a call
         }
-        CHECK(untouched); // N ran past every allocation of a call
-    }
 }

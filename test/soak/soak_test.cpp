@@ -78,8 +78,7 @@ struct options {
     std::uint64_t seed = 1;
 };
 
-std::uint64_t parse_count(const std::string& flag, const std::string& text, std::uint64_t min,
-                          std::uint64_t max) {
+std::uint64_t parse_count(const std::string& flag, const std::string& text, std::uint64_t min, std::uint64_t max) {
     std::uint64_t n = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
     if (ec != std::errc() || end != text.data() + text.size() || n < min || n > max)
@@ -90,8 +89,7 @@ std::uint64_t parse_count(const std::string& flag, const std::string& text, std:
 double parse_real(const std::string& flag, const std::string& text, double min, double max) {
     char* end = nullptr;
     double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !(v >= min && v <= max))
-        usage_error("bad value for " + flag + ": " + text);
+    if (text.empty() || *end != '\0' || !(v >= min && v <= max)) usage_error("bad value for " + flag + ": " + text);
     return v;
 }
 
@@ -145,9 +143,7 @@ long long milliseconds(clock_type::duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
-bool is_timeout(const error_code& ec) {
-    return ec == errc::attempt_timeout || ec == errc::deadline_exceeded;
-}
+bool is_timeout(const error_code& ec) { return ec == errc::attempt_timeout || ec == errc::deadline_exceeded; }
 
 // The client's settings for the soak: attempts end quickly (hangs last 2.5 s or more, so the
 // client's 1 s timeout is what ends them), and backoff is short.
@@ -186,14 +182,12 @@ public:
     soak(const options& o, fake_stripe& server, asio::io_context& ioc)
         : o_(o), server_(server), warmup_gate_(ioc, clock_type::time_point::max()), completions_(o.calls, 0),
           warmup_calls_(std::max<std::uint64_t>(1, o.calls / 10)),
-          stop_at_(clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
-                                           std::chrono::duration<double>(o.time_limit))),
+          stop_at_(clock_type::now() +
+                   std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.time_limit))),
           express_prefix_(server.base_url() + "/express/") {}
 
     /// Callers wait here once the warm-up's calls are all handed out, until release_warmup().
-    bool at_warmup_gate() const {
-        return !warmup_released_ && started_ == warmup_calls_ && started_ < o_.calls;
-    }
+    bool at_warmup_gate() const { return !warmup_released_ && started_ == warmup_calls_ && started_ < o_.calls; }
     asio::steady_timer& warmup_gate() { return warmup_gate_; }
     /// Every warm-up call has completed: nothing is in flight.
     bool warmup_drained() const { return !warmup_released_ && completed_ == warmup_calls_; }
@@ -235,8 +229,7 @@ public:
             if (link.meta.idempotency_key.view() != key)
                 violation(who + " reports idempotency key " + std::string(link.meta.idempotency_key.view()));
             auto stored = server_.link_for_key(key);
-            if (!stored)
-                violation(who + " succeeded but the server stored no link for its key");
+            if (!stored) violation(who + " succeeded but the server stored no link for its key");
             else if (*stored != link.url)
                 violation(who + " got " + link.url + " but the server issued " + *stored + " for its key");
             // Done with the key: forgetting it keeps the server's store as small as the calls in flight.
@@ -254,7 +247,8 @@ public:
             } else {
                 ++failed_without_timeout_;
                 if (server_.deliveries_for_key(key).in_step > 0)
-                    violation(who + " failed (" + diag.to_string() + ") though no attempt timed out and the server "
+                    violation(who + " failed (" + diag.to_string() +
+                              ") though no attempt timed out and the server "
                               "delivered its link: a lost link");
                 failed_without_timeout_calls_.push_back(i);
             }
@@ -266,7 +260,8 @@ public:
     void recheck_failures(const std::string& key_prefix) {
         for (std::uint64_t i : failed_without_timeout_calls_)
             if (server_.deliveries_for_key(key_prefix + std::to_string(i)).in_step > 0)
-                violation("call " + std::to_string(i) + " failed though no attempt timed out, and the server later "
+                violation("call " + std::to_string(i) +
+                          " failed though no attempt timed out, and the server later "
                           "delivered its link: a lost link");
     }
 
@@ -359,7 +354,6 @@ asio::awaitable<void> caller(stripe_asio::client& client, soak& state, std::stri
     }
     --alive;
 }
-
 
 std::string json_string(std::string_view s) {
     std::string out = "\"";
@@ -474,8 +468,7 @@ int run(const options& o) {
     // The client closed what it abandoned; the server must notice every close and free it.
     if (!server.wait_until_settled(stats.idle_connections, 10s))
         state.violation("the server still has " + std::to_string(server.connections_open()) +
-                        " connections open (or busy), the client " + std::to_string(stats.idle_connections) +
-                        " idle");
+                        " connections open (or busy), the client " + std::to_string(stats.idle_connections) + " idle");
     const std::size_t server_open_settled = server.connections_open();
 
     client.reset();
@@ -490,7 +483,7 @@ int run(const options& o) {
     state.recheck_failures(key_prefix);
     if (server.hangs_outlived() != 0)
         state.violation(std::to_string(server.hangs_outlived()) + " hangs outlived their hang_for: the client did not "
-                        "close the connection after its attempt timeout");
+                                                                  "close the connection after its attempt timeout");
 
     const double expected_per_kind =
         static_cast<double>(state.started()) * o.fault_rate / static_cast<double>(fake_stripe::random_fault_kinds);
@@ -522,9 +515,8 @@ int run(const options& o) {
             << ",\"failed_after_timeout\":" << state.gave_up()
             << ",\"failed_after_timeout_with_delivery\":" << state.gave_up_after_delivery()
             << ",\"failed_without_timeout\":" << state.failed_without_timeout()
-            << ",\"errors_by_kind\":" << errors.str()
-            << ",\"random_faults\":" << server.random_faults_injected() << ",\"faults_by_kind\":" << faults.str()
-            << ",\"server_login_calls\":" << server.request_count()
+            << ",\"errors_by_kind\":" << errors.str() << ",\"random_faults\":" << server.random_faults_injected()
+            << ",\"faults_by_kind\":" << faults.str() << ",\"server_login_calls\":" << server.request_count()
             << ",\"intact_answers_delivered\":" << server.intact_answers_delivered()
             << ",\"keys_left_in_store\":" << server.idempotency_keys_remembered()
             << ",\"max_lateness_ms\":" << milliseconds(state.max_lateness()) << ",\"attempts\":" << stats.attempts
@@ -535,8 +527,8 @@ int run(const options& o) {
             << ",\"server_peak_connections\":" << server.max_connections_open()
             << ",\"rss_after_warmup_bytes\":" << state.rss_after_warmup().value_or(0)
             << ",\"rss_end_bytes\":" << rss_end
-            << ",\"rss_checked\":" << (memory_checked_by_sanitizer ? "false" : "true") << ",\"seconds\":" << seconds << ",\"calls_per_second\":"
-            << static_cast<std::uint64_t>(static_cast<double>(state.completed()) / seconds)
+            << ",\"rss_checked\":" << (memory_checked_by_sanitizer ? "false" : "true") << ",\"seconds\":" << seconds
+            << ",\"calls_per_second\":" << static_cast<std::uint64_t>(static_cast<double>(state.completed()) / seconds)
             << ",\"concurrency\":" << o.concurrency << ",\"connections\":" << o.connections
             << ",\"fault_rate\":" << o.fault_rate << ",\"seed\":" << o.seed << "}";
     std::cout << summary.str() << std::endl;

@@ -32,7 +32,7 @@ TEST_CASE("8 threads share one client: every call completes, on the pool, within
             [&]() -> asio::awaitable<void> {
                 for (int j = 0; j < calls_each; ++j) {
                     auto [ec, diag, link] = co_await client->create_login_link("acct_1032D82eZvKYlo2C",
-                                                                                asio::as_tuple(asio::use_awaitable));
+                                                                               asio::as_tuple(asio::use_awaitable));
                     (!ec && !link.url.empty() ? ok : failed)++;
                     std::lock_guard lock(m);
                     handler_threads.insert(std::this_thread::get_id());
@@ -80,9 +80,9 @@ TEST_CASE("an io_context run by 4 threads: calls, attempt timeouts and cancellat
                         // Raced against a short timer: the cancellation comes from whichever
                         // thread ran the timer, and crosses to the client's strand.
                         asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::microseconds(300));
-                        auto r = co_await (client->create_login_link("acct_1032D82eZvKYlo2C",
-                                                                     asio::as_tuple(asio::use_awaitable)) ||
-                                           timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+                        auto r = co_await (
+                            client->create_login_link("acct_1032D82eZvKYlo2C", asio::as_tuple(asio::use_awaitable)) ||
+                            timer.async_wait(asio::as_tuple(asio::use_awaitable)));
                         if (r.index() == 1) {
                             ++cancelled;
                             continue;
@@ -90,7 +90,7 @@ TEST_CASE("an io_context run by 4 threads: calls, attempt timeouts and cancellat
                         ec = std::get<0>(std::get<0>(r));
                     } else {
                         auto [e, diag, link] = co_await client->create_login_link("acct_1032D82eZvKYlo2C",
-                                                                                   asio::as_tuple(asio::use_awaitable));
+                                                                                  asio::as_tuple(asio::use_awaitable));
                         ec = e;
                     }
                     if (!ec) ++ok;
@@ -131,4 +131,4 @@ TEST_CASE("destroying a shared client while threads call it completes every call
     CHECK(completed == 50);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("threads")

@@ -39,4 +39,4 @@ TEST_CASE("arena allocator: a container works on it") {
     CHECK(v[99] == 99);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

@@ -142,4 +142,4 @@ TEST_CASE("base_url: query strings, fragments and odd characters are rejected") 
     parse_fails("https://api.stripe.com/\r\n");
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

@@ -71,4 +71,4 @@ TEST_CASE("cached_allocator: a standard allocator over the cache") {
     CHECK(cached_allocator<int>() == cached_allocator<std::uint64_t>());
 }
 
-}
+} // TEST_SUITE("unit")

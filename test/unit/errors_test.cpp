@@ -36,13 +36,27 @@ using stripe_asio::error_with_diagnostics;
 namespace {
 
 constexpr errc all_errcs[] = {
-    errc::invalid_account_id, errc::invalid_idempotency_key, errc::invalid_request_options,
-    errc::missing_api_key,    errc::invalid_api_key_format,  errc::invalid_config,
-    errc::invalid_request,    errc::authentication,          errc::card_error,
-    errc::permission,         errc::conflict,                errc::rate_limit,
-    errc::idempotency_error,  errc::api_error,               errc::malformed_response,
-    errc::response_too_large, errc::connection_error,        errc::tls_verification_failed,
-    errc::attempt_timeout,    errc::deadline_exceeded,       errc::too_many_pending,
+    errc::invalid_account_id,
+    errc::invalid_idempotency_key,
+    errc::invalid_request_options,
+    errc::missing_api_key,
+    errc::invalid_api_key_format,
+    errc::invalid_config,
+    errc::invalid_request,
+    errc::authentication,
+    errc::card_error,
+    errc::permission,
+    errc::conflict,
+    errc::rate_limit,
+    errc::idempotency_error,
+    errc::api_error,
+    errc::malformed_response,
+    errc::response_too_large,
+    errc::connection_error,
+    errc::tls_verification_failed,
+    errc::attempt_timeout,
+    errc::deadline_exceeded,
+    errc::too_many_pending,
     errc::client_shut_down,
 };
 
@@ -204,7 +218,7 @@ TEST_CASE("diagnostics::to_string: every field, in order") {
     d.attempts = 3;
     d.detail = "after 3 attempts";
     d.message = "Your card has insufficient funds.";
-    d.doc_url = "https://stripe.com/docs";       // not in the line
+    d.doc_url = "https://stripe.com/docs"; // not in the line
     d.idempotency_key = "idem-not-in-the-line"; // not in the line
     CHECK(d.to_string() == "status=402 type=card_error code=card_declined decline_code=insufficient_funds "
                            "param=amount request_id=req_1 attempts=3 detail=after 3 attempts "
@@ -401,8 +415,7 @@ TEST_CASE("with_diagnostics: an error arrives as an exception_ptr to error_with_
 
 TEST_CASE("with_diagnostics: success gives a null exception_ptr and the value") {
     bool called = false;
-    async_fake(error_code{}, diagnostics{}, 42,
-               stripe_asio::with_diagnostics([&](std::exception_ptr ep, int value) {
+    async_fake(error_code{}, diagnostics{}, 42, stripe_asio::with_diagnostics([&](std::exception_ptr ep, int value) {
                    called = true;
                    CHECK_FALSE(ep);
                    CHECK(value == 42);
@@ -423,8 +436,7 @@ TEST_CASE("with_diagnostics: cancellation becomes an exception too") {
 }
 
 TEST_CASE("with_diagnostics: composes with deferred (the default token)") {
-    auto op = async_fake(error_code{}, diagnostics{}, 7,
-                         stripe_asio::with_diagnostics(boost::asio::deferred));
+    auto op = async_fake(error_code{}, diagnostics{}, 7, stripe_asio::with_diagnostics(boost::asio::deferred));
     int got = -1;
     bool had_error = true;
     std::move(op)([&](std::exception_ptr ep, int value) {
@@ -440,14 +452,14 @@ TEST_CASE("with_diagnostics: the adapted handler keeps the wrapped handler's ass
     auto ex = ioc.get_executor();
     bool inspected = false;
     bool called = false;
-    async_fake(error_code{}, diagnostics{}, 1,
-               stripe_asio::with_diagnostics(
-                   boost::asio::bind_executor(ex, [&](std::exception_ptr, int) { called = true; })),
-               [&](const auto& handler) {
-                   inspected = true;
-                   CHECK(boost::asio::get_associated_executor(handler) == ex);
-                   CHECK(boost::asio::get_associated_executor(handler, boost::asio::system_executor()) == ex);
-               });
+    async_fake(
+        error_code{}, diagnostics{}, 1,
+        stripe_asio::with_diagnostics(boost::asio::bind_executor(ex, [&](std::exception_ptr, int) { called = true; })),
+        [&](const auto& handler) {
+            inspected = true;
+            CHECK(boost::asio::get_associated_executor(handler) == ex);
+            CHECK(boost::asio::get_associated_executor(handler, boost::asio::system_executor()) == ex);
+        });
     CHECK(inspected);
     CHECK(called);
 }
@@ -465,4 +477,4 @@ TEST_CASE("with_diagnostics: without a bound executor the default candidate is u
     CHECK(inspected);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

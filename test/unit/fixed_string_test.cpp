@@ -101,4 +101,4 @@ TEST_CASE("fixed_string: streams its characters") {
     CHECK(os.str() == "req_1|");
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

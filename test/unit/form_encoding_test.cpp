@@ -87,13 +87,11 @@ TEST_CASE("encode_form: keeps the given order") {
     CHECK(encode_form(params) == "z=1&a=2&expand[0]=m.n&a=3");
 }
 
-TEST_CASE("encode_form: empty parameter list gives an empty body") {
-    CHECK(encode_form({}) == "");
-}
+TEST_CASE("encode_form: empty parameter list gives an empty body") { CHECK(encode_form({}) == ""); }
 
 TEST_CASE("encode_form: encodes keys and values") {
     form_params params{{"description", "Caf\xC3\xA9 & co"}, {"metadata[k k]", "v=v"}};
     CHECK(encode_form(params) == "description=Caf%C3%A9%20%26%20co&metadata[k%20k]=v%3Dv");
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

@@ -5,9 +5,9 @@
 
 // Here a broken property is a doctest failure naming the input, not a trap; the targets are
 // written to carry on safely after one.
-#define STRIPE_ASIO_FUZZ_CHECK(condition)                                                          \
-    do {                                                                                           \
-        if (!(condition)) FAIL_CHECK("fuzz property broken: " #condition);                         \
+#define STRIPE_ASIO_FUZZ_CHECK(condition)                                                                              \
+    do {                                                                                                               \
+        if (!(condition)) FAIL_CHECK("fuzz property broken: " #condition);                                             \
     } while (0)
 
 #include "../../fuzz/targets/base_url.hpp"
@@ -81,8 +81,6 @@ TEST_CASE("fuzz regressions: validation") { replay("validation", stripe_asio::fu
 
 TEST_CASE("fuzz regressions: base_url") { replay("base_url", stripe_asio::fuzz::fuzz_base_url); }
 
-TEST_CASE("fuzz regressions: response_reader") {
-    replay("response_reader", stripe_asio::fuzz::fuzz_response_reader);
-}
+TEST_CASE("fuzz regressions: response_reader") { replay("response_reader", stripe_asio::fuzz::fuzz_response_reader); }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

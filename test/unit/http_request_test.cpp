@@ -172,4 +172,4 @@ TEST_CASE("make_request: the full request with real fixed headers") {
     CHECK(r.find("\r\n\r\n") == r.size() - 4);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

@@ -13,8 +13,8 @@ TEST_SUITE("unit") {
 
 TEST_CASE("inline_string: empty, short, exactly N and longer than N all read back whole") {
     CHECK(inline_string<8>().empty());
-    for (std::string text : {std::string(), std::string("acct_1"), std::string(8, 'x'), std::string(9, 'y'),
-                             std::string(300, 'z')}) {
+    for (std::string text :
+         {std::string(), std::string("acct_1"), std::string(8, 'x'), std::string(9, 'y'), std::string(300, 'z')}) {
         inline_string<8> s(text);
         CHECK(s.view() == text);
         CHECK(s.size() == text.size());
@@ -67,4 +67,4 @@ TEST_CASE("inline_string: streams its text") {
     CHECK(os.str() == "key-123");
 }
 
-}
+} // TEST_SUITE("unit")

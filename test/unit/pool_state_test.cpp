@@ -126,7 +126,7 @@ TEST_CASE("pool: release(nullptr) hands the slot, without a connection, to the w
     CHECK(w.granted);
     CHECK_FALSE(w.queued);
     CHECK(w.connection == nullptr); // open a new one in it
-    CHECK(p.slots_used() == 1);     // the slot changed hands, it was not freed
+    CHECK(p.slots_used() == 1); // the slot changed hands, it was not freed
     CHECK(p.waiting() == 0);
 }
 
@@ -344,10 +344,10 @@ TEST_CASE("pool: a spare slot (min_idle) is taken only while one is free and nob
     conn warm{7};
     CHECK(p.release(&warm) == nullptr); // opened ahead of demand: it goes idle
     CHECK(p.idle().size() == 1);
-    CHECK(p.take_spare_slot());          // the second slot
-    CHECK_FALSE(p.take_spare_slot());    // full
+    CHECK(p.take_spare_slot()); // the second slot
+    CHECK_FALSE(p.take_spare_slot()); // full
     CHECK(p.slots_used() == 2);
-    auto r = p.acquire();                // a caller gets the warm one
+    auto r = p.acquire(); // a caller gets the warm one
     CHECK(r.kind == kind::reuse);
     CHECK(r.connection == &warm);
 }
@@ -366,4 +366,4 @@ TEST_CASE("pool: no spare slot while callers wait, and a spare that fails hands 
     CHECK(p.slots_used() == 2);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

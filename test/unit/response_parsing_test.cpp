@@ -81,7 +81,8 @@ TEST_CASE("parse_login_link: created accepts the whole int64 range, negative inc
     CHECK(out.created == -5);
     CHECK_FALSE(parse_login_link(R"({"object":"login_link","created":0,"url":"https://u.example/x"})", out, why));
     CHECK(out.created == 0);
-    CHECK_FALSE(parse_login_link(R"({"object":"login_link","created":9223372036854775807,"url":"https://u.example/x"})", out, why));
+    CHECK_FALSE(parse_login_link(R"({"object":"login_link","created":9223372036854775807,"url":"https://u.example/x"})",
+                                 out, why));
     CHECK(out.created == INT64_MAX);
 }
 
@@ -140,13 +141,31 @@ TEST_CASE("parse_login_link: created must be an integer") {
 
 TEST_CASE("parse_login_link: only an absolute https url with a host may become a redirect") {
     // Each of these, answered as a 302 Location, would send the user elsewhere or split headers.
-    for (std::string_view bad : {"http://connect.stripe.com/express/x", "javascript:alert(1)", "//evil.example/x",
-                                 "/express/x", "https://", "https:///path", "https://:443/x", "https://@evil.example/",
-                                 "https://connect.stripe.com@evil.example/", "https://a.example/x\\r\\nSet-Cookie: a=b",
-                                 "https://a.example/x y", "https://a.example/\\tx", "https://a.example/\\u001b[31m",
-                                 "https://a.example\\\\@evil.example/", "https://a.example:x/", "https://a.example:/",
-                                 "https://a.example:123456/", "https://a.example:0/", "https://a.example:65536/", "https://[::1/x", "https://-a.example/", "ftp://a.example/",
-                                 "https://caf\\u00e9.example/", "HTTPS://connect.stripe.com", "https://a.example/\\u007f"}) {
+    for (std::string_view bad : {"http://connect.stripe.com/express/x",
+                                 "javascript:alert(1)",
+                                 "//evil.example/x",
+                                 "/express/x",
+                                 "https://",
+                                 "https:///path",
+                                 "https://:443/x",
+                                 "https://@evil.example/",
+                                 "https://connect.stripe.com@evil.example/",
+                                 "https://a.example/x\\r\\nSet-Cookie: a=b",
+                                 "https://a.example/x y",
+                                 "https://a.example/\\tx",
+                                 "https://a.example/\\u001b[31m",
+                                 "https://a.example\\\\@evil.example/",
+                                 "https://a.example:x/",
+                                 "https://a.example:/",
+                                 "https://a.example:123456/",
+                                 "https://a.example:0/",
+                                 "https://a.example:65536/",
+                                 "https://[::1/x",
+                                 "https://-a.example/",
+                                 "ftp://a.example/",
+                                 "https://caf\\u00e9.example/",
+                                 "HTTPS://connect.stripe.com",
+                                 "https://a.example/\\u007f"}) {
         login_link out;
         std::string why;
         std::string body = R"({"object":"login_link","created":1,"url":")" + std::string(bad) + "\"}";
@@ -154,9 +173,9 @@ TEST_CASE("parse_login_link: only an absolute https url with a host may become a
         CHECK(parse_login_link(body, out, why) == errc::malformed_response);
         CHECK(out.url.empty());
     }
-    for (std::string_view good : {"https://connect.stripe.com/express/acct_1/AbC",
-                                  "https://127.0.0.1:4443/express/acct_1/x?y=1#z", "https://[::1]:8443/e",
-                                  "https://connect.stripe.com?x"}) {
+    for (std::string_view good :
+         {"https://connect.stripe.com/express/acct_1/AbC", "https://127.0.0.1:4443/express/acct_1/x?y=1#z",
+          "https://[::1]:8443/e", "https://connect.stripe.com?x"}) {
         INFO("url: ", good);
         CHECK(stripe_asio::detail::is_acceptable_login_url(good));
     }
@@ -216,9 +235,9 @@ TEST_CASE("parse_stripe_error: a large error body is parsed in full") {
 }
 
 TEST_CASE("parse_stripe_error: false for bodies that are not an error object") {
-    for (std::string_view body : {"", "not json", "[]", "null", R"({"object":"login_link"})", R"({"error":"boom"})",
-                                  R"({"error":null})", R"({"error":[{"type":"api_error"}]})",
-                                  R"({"error":{"type":"api_error"})"}) {
+    for (std::string_view body :
+         {"", "not json", "[]", "null", R"({"object":"login_link"})", R"({"error":"boom"})", R"({"error":null})",
+          R"({"error":[{"type":"api_error"}]})", R"({"error":{"type":"api_error"})"}) {
         diagnostics d;
         INFO("body: ", body);
         CHECK_FALSE(parse_stripe_error(body, d));
@@ -317,4 +336,4 @@ TEST_CASE("redact: terminates when the secret occurs inside the replacement text
     CHECK(redacted("acted", "act") == "[redacted]ed");
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

@@ -116,7 +116,8 @@ TEST_CASE("response_reader: chunk extensions and trailers count against the fram
 
     reading trailers(limits);
     trailers.feed(head + "1\r\nx\r\n0\r\n");
-    for (int i = 0; i < 100 && !trailers.ec; ++i) trailers.feed("X-T" + std::to_string(i) + ": " + std::string(100, 't') + "\r\n");
+    for (int i = 0; i < 100 && !trailers.ec; ++i)
+        trailers.feed("X-T" + std::to_string(i) + ": " + std::string(100, 't') + "\r\n");
     CHECK(trailers.ec == errc::response_too_large);
 }
 
@@ -193,4 +194,4 @@ TEST_CASE("response_reader: a reused reader keeps its body storage, and lets a l
     CHECK(r.reader.body() == "hello");
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

@@ -28,4 +28,4 @@ TEST_CASE("retry_budget: zero tokens means no budget") {
     CHECK(off.allows_retry());
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

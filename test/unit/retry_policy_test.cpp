@@ -98,9 +98,7 @@ TEST_CASE("retry rule: Stripe-Should-Retry: true retries even a 400") {
 
 // ---- rules 3 to 6: status ----
 
-TEST_CASE("retry rule: 409 is retried") {
-    CHECK(is_retryable(response(409)));
-}
+TEST_CASE("retry rule: 409 is retried") { CHECK(is_retryable(response(409))); }
 
 TEST_CASE("retry rule: 429 is retried only for lock_timeout") {
     CHECK_FALSE(is_retryable(response(429)));
@@ -314,4 +312,4 @@ TEST_CASE("retry_state: next_delay uses the state's own config") {
     CHECK(s.next_delay(0.999) == 299ms);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

@@ -36,8 +36,9 @@ TEST_CASE("append_printable: one line, no terminal control, quotes kept apart") 
     CHECK(printable("\x1b[31mred\x07") == "\\x1b[31mred\\x07");
     CHECK(printable("del\x7f") == "del\\x7f");
     CHECK(printable("say \"hi\" \\ bye") == "say \\\"hi\\\" \\\\ bye");
-    CHECK(printable("csi \xc2\x9b" "2J") == "csi \\xc2\\x9b2J");       // C1 control, UTF-8
-    CHECK(printable("caf\xc3\xa9") == "caf\xc3\xa9");                   // other UTF-8 stays
+    CHECK(printable("csi \xc2\x9b"
+                    "2J") == "csi \\xc2\\x9b2J"); // C1 control, UTF-8
+    CHECK(printable("caf\xc3\xa9") == "caf\xc3\xa9"); // other UTF-8 stays
     CHECK(printable(std::string(10, 'x'), 4) == "xxxx...(6 more bytes)");
 }
 
@@ -69,4 +70,4 @@ TEST_CASE("diagnostics::to_string: server fields are escaped and cut") {
     CHECK(line.find("more bytes") != std::string::npos);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

@@ -42,7 +42,7 @@ TEST_CASE("token bucket: a reservation past the deadline is refused and takes no
     auto now = token_bucket::clock::time_point{} + 1h;
     CHECK(b.reserve(now, now + 1h) == 0ms);
     CHECK(b.reserve(now, now + 5ms) == std::nullopt); // would be at +10 ms
-    CHECK(b.reserve(now, now + 1h) == 10ms);          // the refused one left no gap
+    CHECK(b.reserve(now, now + 1h) == 10ms); // the refused one left no gap
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

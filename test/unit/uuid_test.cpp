@@ -87,4 +87,4 @@ TEST_CASE("uuid: every value of the variant byte maps into 8, 9, a or b") {
     }
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

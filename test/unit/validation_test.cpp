@@ -37,13 +37,15 @@ TEST_CASE("account id: malformed ids are rejected") {
     CHECK_FALSE(is_valid_account_id("acct_12/.."));
     CHECK_FALSE(is_valid_account_id("acct_12%2F"));
     CHECK_FALSE(is_valid_account_id("acct_12_34"));
-    CHECK_FALSE(is_valid_account_id("acct_caf\xC3\xA9"));  // UTF-8 e-acute
-    CHECK_FALSE(is_valid_account_id("acct_\xE2\x80\x8B" "1")); // zero-width space
+    CHECK_FALSE(is_valid_account_id("acct_caf\xC3\xA9")); // UTF-8 e-acute
+    CHECK_FALSE(is_valid_account_id("acct_\xE2\x80\x8B"
+                                    "1")); // zero-width space
     CHECK_FALSE(is_valid_account_id("cus_1032D82eZvKYlo2C"));
 }
 
 TEST_CASE("account id: a NUL byte inside is rejected") {
-    CHECK_FALSE(is_valid_account_id("acct_12\0" "34"sv));
+    CHECK_FALSE(is_valid_account_id("acct_12\0"
+                                    "34"sv));
     CHECK_FALSE(is_valid_account_id("acct_1234\0"sv));
 }
 
@@ -102,4 +104,4 @@ TEST_CASE("header value: printable ASCII and spaces only") {
     CHECK_FALSE(is_safe_header_value("caf\xC3\xA9"));
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("unit")

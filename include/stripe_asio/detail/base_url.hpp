@@ -10,9 +10,9 @@
 namespace stripe_asio::detail {
 
 struct base_url_parts {
-    std::string host;        ///< without brackets for IPv6
-    std::string port;        ///< "443" unless given
-    std::string prefix;      ///< path prefix without a trailing '/', often empty
+    std::string host; ///< without brackets for IPv6
+    std::string port; ///< "443" unless given
+    std::string prefix; ///< path prefix without a trailing '/', often empty
     std::string host_header; ///< Host header value: host, bracketed for IPv6, ":port" unless 443
 };
 

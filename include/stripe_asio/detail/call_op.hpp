@@ -29,14 +29,13 @@ using result_parser = error_code (*)(std::string_view body, Result& out, std::st
 
 /// The allocator a call takes from its handler: the handler's own, or the block cache.
 template <class Handler>
-using call_allocator_base = std::conditional_t<
-    std::is_same_v<boost::asio::associated_allocator_t<Handler>, std::allocator<void>>, cached_allocator<void>,
-    boost::asio::associated_allocator_t<Handler>>;
+using call_allocator_base =
+    std::conditional_t<std::is_same_v<boost::asio::associated_allocator_t<Handler>, std::allocator<void>>,
+                       cached_allocator<void>, boost::asio::associated_allocator_t<Handler>>;
 
 template <class Result, class Handler>
 class call_op final : public call_state {
-    using allocator_type =
-        typename std::allocator_traits<call_allocator_base<Handler>>::template rebind_alloc<call_op>;
+    using allocator_type = typename std::allocator_traits<call_allocator_base<Handler>>::template rebind_alloc<call_op>;
     using handler_executor = boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
 
 public:

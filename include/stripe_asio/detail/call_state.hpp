@@ -33,12 +33,12 @@ using clock_type = std::chrono::steady_clock;
 
 /// How one attempt went, before the retry rules look at it.
 struct attempt_report {
-    error_code ec;          ///< set when there is no usable response
-    std::string detail;     ///< the transport's own words
+    error_code ec; ///< set when there is no usable response
+    std::string detail; ///< the transport's own words
     bool reused = false;
-    bool stale = false;     ///< failed on a reused connection before any response byte
+    bool stale = false; ///< failed on a reused connection before any response byte
     bool certificate_failure = false;
-    bool unusable = false;  ///< nothing to retry: refused locally, or an answer that cannot be used
+    bool unusable = false; ///< nothing to retry: refused locally, or an answer that cannot be used
 };
 
 class call_state : public pool_state<connection>::waiter {
@@ -61,11 +61,11 @@ public:
     // What to send, fixed before the first attempt.
     const char* method = "POST";
     inline_string<72> target; ///< path and query, encoded
-    std::string body;        ///< form body (POST)
+    std::string body; ///< form body (POST)
     inline_string<32> stripe_account; ///< the `Stripe-Account` header; empty: none
-    bool has_body = true;    ///< POST: Content-Type and Content-Length, even for an empty body
+    bool has_body = true; ///< POST: Content-Type and Content-Length, even for an empty body
     bool wants_key = true;
-    errc refused{};          ///< set when the input was already found bad
+    errc refused{}; ///< set when the input was already found bad
     const char* refusal = nullptr;
 
     // Where the call stands.
@@ -75,23 +75,23 @@ public:
     std::chrono::milliseconds attempt_timeout{};
     std::optional<retry_state> retries;
     unsigned attempts = 0;
-    bool deadline_bound = false;     ///< this attempt ends at the call's deadline
-    bool fresh = false;              ///< the next attempt must not reuse a connection
-    bool suspended = false;          ///< has waited at least once (else completion is posted)
-    bool cancel_requested = false;   ///< by the caller's slot
-    bool connecting = false;         ///< opening `conn` (a coroutine listening to io_signal)
-    bool in_attempt = false;         ///< in the client's list of attempts the timeout watches
-    bool timed_out = false;          ///< this attempt's time ran out
+    bool deadline_bound = false; ///< this attempt ends at the call's deadline
+    bool fresh = false; ///< the next attempt must not reuse a connection
+    bool suspended = false; ///< has waited at least once (else completion is posted)
+    bool cancel_requested = false; ///< by the caller's slot
+    bool connecting = false; ///< opening `conn` (a coroutine listening to io_signal)
+    bool in_attempt = false; ///< in the client's list of attempts the timeout watches
+    bool timed_out = false; ///< this attempt's time ran out
     bool finished = false;
-    bool listed = false;             ///< in the client's list of live calls
+    bool listed = false; ///< in the client's list of live calls
     boost::asio::steady_timer timer; ///< the rate limiter, the pool queue and backoff wait on it
     boost::asio::cancellation_signal io_signal; ///< cancels the opening of a connection
-    std::shared_ptr<cancel_relay> relay;       ///< thread-safe clients: the caller's slot reaches us here
-    call_state* prev_call = nullptr;           ///< in the client's list of live calls, for shutdown
+    std::shared_ptr<cancel_relay> relay; ///< thread-safe clients: the caller's slot reaches us here
+    call_state* prev_call = nullptr; ///< in the client's list of live calls, for shutdown
     call_state* next_call = nullptr;
-    call_state* attempt_prev = nullptr;        ///< in the client's list of attempts in progress
+    call_state* attempt_prev = nullptr; ///< in the client's list of attempts in progress
     call_state* attempt_next = nullptr;
-    detail::connection* conn = nullptr;        ///< held during an attempt
+    detail::connection* conn = nullptr; ///< held during an attempt
     bool conn_reusable = false;
     attempt_report report;
 

@@ -34,8 +34,8 @@ struct connection {
     /// client's (one timer for all attempts), not a timer per read and write.
     boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream;
     boost::beast::flat_buffer buffer; ///< response bytes not parsed yet; bounded (see response_limits)
-    std::string out;                  ///< request bytes, rewritten for every request
-    response_reader reader;           ///< the response being read, then the last one read
+    std::string out; ///< request bytes, rewritten for every request
+    response_reader reader; ///< the response being read, then the last one read
     clock_type::time_point idle_since{};
     clock_type::time_point connect_by = clock_type::time_point::max(); ///< while opening: connect_timeout's end
 

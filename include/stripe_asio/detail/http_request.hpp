@@ -26,12 +26,12 @@ inline std::string make_fixed_headers(std::string_view host_header, std::string_
 }
 
 struct request_parts {
-    std::string_view method;          ///< "POST", "GET", "DELETE"
-    std::string_view target;          ///< path and query, already encoded
-    std::string_view body;            ///< form body (POST only)
+    std::string_view method; ///< "POST", "GET", "DELETE"
+    std::string_view target; ///< path and query, already encoded
+    std::string_view body; ///< form body (POST only)
     std::string_view idempotency_key; ///< empty: none
-    std::string_view stripe_account;  ///< empty: none
-    bool has_body = true;             ///< POST: Content-Type and Content-Length, even when empty
+    std::string_view stripe_account; ///< empty: none
+    bool has_body = true; ///< POST: Content-Type and Content-Length, even when empty
 };
 
 /// Appends the request to `r` (a connection's reused buffer, so no allocation once it has grown).

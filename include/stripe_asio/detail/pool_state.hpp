@@ -21,16 +21,16 @@ public:
         waiter* prev = nullptr;
         waiter* next = nullptr;
         bool queued = false;
-        bool granted = false;             ///< a slot was handed over
+        bool granted = false; ///< a slot was handed over
         Connection* connection = nullptr; ///< with a reusable connection in it, or null: open one
     };
 
     enum class acquire_kind {
-        reuse,        ///< use `connection`, taken from the idle list
-        open,         ///< a slot is yours: open a new connection in it
-        replace,      ///< close idle `connection` and open a new one in its slot (fresh wanted)
-        wait,         ///< enqueue a waiter
-        overflow,     ///< too many waiters already
+        reuse, ///< use `connection`, taken from the idle list
+        open, ///< a slot is yours: open a new connection in it
+        replace, ///< close idle `connection` and open a new one in its slot (fresh wanted)
+        wait, ///< enqueue a waiter
+        overflow, ///< too many waiters already
     };
     struct acquire_result {
         acquire_kind kind;

@@ -24,10 +24,10 @@
 namespace stripe_asio::detail {
 
 struct response_limits {
-    std::size_t header_bytes = 16 * 1024;  ///< status line and header fields of one response
-    std::size_t body_bytes = 1024 * 1024;  ///< the final response's body
+    std::size_t header_bytes = 16 * 1024; ///< status line and header fields of one response
+    std::size_t body_bytes = 1024 * 1024; ///< the final response's body
     std::size_t framing_bytes = 16 * 1024; ///< chunk-size lines, their extensions and the trailers, in all
-    unsigned max_interim = 8;              ///< 1xx responses skipped before the final one
+    unsigned max_interim = 8; ///< 1xx responses skipped before the final one
 
     /// The most bytes that ever wait unparsed: one header block, or one chunk line or trailer block.
     std::size_t max_buffered() const noexcept { return header_bytes + framing_bytes; }
@@ -37,8 +37,7 @@ enum class read_progress { need_more, done };
 
 class response_reader {
 public:
-    using parser_type =
-        boost::beast::http::response_parser<boost::beast::http::string_body, arena_allocator<char>>;
+    using parser_type = boost::beast::http::response_parser<boost::beast::http::string_body, arena_allocator<char>>;
     /// Storage of a body larger than this is not kept for the next response.
     static constexpr std::size_t kept_body_capacity = 64 * 1024;
 
@@ -175,7 +174,7 @@ private:
     std::string body_; ///< the finished body; its storage is reused by the next response
     response_limits limits_;
     unsigned interim_ = 0;
-    std::size_t received_ = 0;      ///< bytes of this exchange, interim answers included
+    std::size_t received_ = 0; ///< bytes of this exchange, interim answers included
     std::size_t message_bytes_ = 0; ///< bytes of the current message
 };
 

@@ -13,13 +13,13 @@ namespace stripe_asio::detail {
 
 /// How one attempt ended, as far as the retry rules care.
 struct attempt_outcome {
-    bool got_response = false;         ///< a complete HTTP response was read
+    bool got_response = false; ///< a complete HTTP response was read
     unsigned status = 0;
-    std::optional<bool> should_retry;  ///< the Stripe-Should-Retry header, when present
-    bool lock_timeout = false;         ///< error.code == "lock_timeout"
-    bool certificate_failure = false;  ///< no response because the peer did not verify
+    std::optional<bool> should_retry; ///< the Stripe-Should-Retry header, when present
+    bool lock_timeout = false; ///< error.code == "lock_timeout"
+    bool certificate_failure = false; ///< no response because the peer did not verify
     bool caller_cancelled = false;
-    bool response_unusable = false;    ///< a response came but cannot be used (too large, not HTTP)
+    bool response_unusable = false; ///< a response came but cannot be used (too large, not HTTP)
 };
 
 /// The SDK rules, in their order. Says nothing about the retry budget.

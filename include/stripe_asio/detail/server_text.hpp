@@ -40,7 +40,8 @@ inline void redact_key(std::string& text, std::string_view api_key) {
 inline bool holds_key(std::string_view text, std::string_view api_key) noexcept {
     if (api_key.empty()) return false;
     auto secret = secret_part(api_key);
-    return text.find(api_key) != std::string_view::npos || (!secret.empty() && text.find(secret) != std::string_view::npos);
+    return text.find(api_key) != std::string_view::npos ||
+           (!secret.empty() && text.find(secret) != std::string_view::npos);
 }
 
 /// Appends `text` for a one-line log or terminal: control characters (C0, DEL, and the C1

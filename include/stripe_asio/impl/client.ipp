@@ -69,7 +69,6 @@ using asio::ip::tcp;
 
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-
 /// What one response may cost; the body limit is the user's.
 inline response_limits response_limits_for(const config& cfg) noexcept {
     response_limits limits;
@@ -80,8 +79,8 @@ inline response_limits response_limits_for(const config& cfg) noexcept {
 struct stat_counters {
     std::atomic<std::uint64_t> calls_started{0}, calls_succeeded{0}, calls_failed{0}, attempts{0}, retries{0},
         stale_resends{0}, connections_opened{0}, connections_closed{0}, connect_failures{0}, tls_full{0},
-        tls_resumed{0}, reuses{0}, in_flight{0}, waiters{0}, idle{0}, open{0}, idle_evictions{0},
-        stale_detected{0}, rate_limited{0}, retries_throttled{0};
+        tls_resumed{0}, reuses{0}, in_flight{0}, waiters{0}, idle{0}, open{0}, idle_evictions{0}, stale_detected{0},
+        rate_limited{0}, retries_throttled{0};
 };
 
 inline void bump(std::atomic<std::uint64_t>& c, std::int64_t by = 1) noexcept {
@@ -126,8 +125,8 @@ private:
 class client_impl {
 public:
     client_impl(asio::any_io_executor user, config c, base_url_parts parts)
-        : cfg(std::move(c)), url(std::move(parts)), user_ex(std::move(user)),
-          ex(make_client_executor()), watchdog(user_ex), upkeep(user_ex), tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
+        : cfg(std::move(c)), url(std::move(parts)), user_ex(std::move(user)), ex(make_client_executor()),
+          watchdog(user_ex), upkeep(user_ex), tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
           limiter(cfg.max_requests_per_second, cfg.rate_limit_burst),
           budget(cfg.retry.budget_max_tokens, cfg.retry.budget_token_ratio),
           jitter(std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)) {
@@ -457,7 +456,8 @@ inline awaitable<boost::system::error_code> open_connection(client_impl& c, conn
         detail = "connecting to " + c.url.host_header + ": " + cec.message();
         co_return cec;
     }
-    if (c.shut_down || cancelled(co_await asio::this_coro::cancellation_state)) co_return asio::error::operation_aborted;
+    if (c.shut_down || cancelled(co_await asio::this_coro::cancellation_state))
+        co_return asio::error::operation_aborted;
     boost::system::error_code ignored;
     tcp_layer.set_option(tcp::no_delay(true), ignored);
 
@@ -535,8 +535,9 @@ struct upkeep_step {
 inline void schedule_upkeep(const std::shared_ptr<client_impl>& self) {
     using std::chrono::milliseconds;
     auto half = self->cfg.idle_timeout / 2;
-    auto period = self->cfg.idle_timeout.count() > 0 ? std::clamp<milliseconds>(half, milliseconds(50), milliseconds(1000))
-                                                     : milliseconds(1000);
+    auto period = self->cfg.idle_timeout.count() > 0
+                      ? std::clamp<milliseconds>(half, milliseconds(50), milliseconds(1000))
+                      : milliseconds(1000);
     self->upkeep.expires_after(period);
     self->upkeep.async_wait(upkeep_step{self});
 }
@@ -1397,8 +1398,7 @@ inline void apply_options(const client_impl& c, call_state& call, const request_
     if (opts.idempotency_key.truncated() ||
         (!opts.idempotency_key.empty() && !is_valid_idempotency_key(opts.idempotency_key)))
         refuse(errc::invalid_idempotency_key, "idempotency key must be 1 to 255 visible ASCII characters");
-    if (opts.stripe_account.truncated() ||
-        (!opts.stripe_account.empty() && !is_valid_account_id(opts.stripe_account)))
+    if (opts.stripe_account.truncated() || (!opts.stripe_account.empty() && !is_valid_account_id(opts.stripe_account)))
         refuse(errc::invalid_request_options, "stripe_account must be acct_ followed by letters and digits");
     if (opts.attempt_timeout && opts.attempt_timeout->count() <= 0)
         refuse(errc::invalid_request_options, "attempt_timeout must be positive");
@@ -1412,7 +1412,8 @@ inline void apply_options(const client_impl& c, call_state& call, const request_
     call.retries.emplace(c.cfg.retry, opts.max_retries.value_or(c.cfg.retry.max_retries));
 }
 
-STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& account, const request_options* options) {
+STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& account,
+                                       const request_options* options) {
     const client_impl& c = *call.client;
     if (is_valid_account_id(account.view())) {
         // A valid id is letters, digits and '_': nothing in it needs percent-encoding.

@@ -42,8 +42,7 @@ inline errc_info describe(errc e) noexcept {
         return {"tls_verification_failed", "the server's TLS certificate or host name did not verify"};
     case errc::attempt_timeout: return {"attempt_timeout", "the attempt timed out"};
     case errc::deadline_exceeded: return {"deadline_exceeded", "the call's deadline passed"};
-    case errc::too_many_pending:
-        return {"too_many_pending", "too many calls already waiting for a connection"};
+    case errc::too_many_pending: return {"too_many_pending", "too many calls already waiting for a connection"};
     case errc::client_shut_down: return {"client_shut_down", "the client was shut down"};
     case errc::out_of_memory: return {"out_of_memory", "memory ran out while the call was in progress"};
     }

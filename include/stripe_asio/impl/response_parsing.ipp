@@ -24,7 +24,8 @@ STRIPE_ASIO_DECL errc errc_from_status(unsigned status, std::string_view type) n
 }
 
 inline void copy_string_field(const boost::json::object& obj, std::string_view name, std::string& out) {
-    if (auto* v = obj.if_contains(name); v && v->is_string()) out.assign(v->get_string().data(), v->get_string().size());
+    if (auto* v = obj.if_contains(name); v && v->is_string())
+        out.assign(v->get_string().data(), v->get_string().size());
 }
 
 STRIPE_ASIO_DECL bool parse_stripe_error(std::string_view body, diagnostics& diag) {

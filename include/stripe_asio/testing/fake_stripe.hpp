@@ -23,22 +23,22 @@ namespace stripe_asio::testing {
 /// What the server does with one login-link call. The default answers like Stripe.
 struct fault {
     enum class action {
-        respond,               ///< answer with `status`/`body`/`headers` (200 login link by default)
+        respond, ///< answer with `status`/`body`/`headers` (200 login link by default)
         close_before_response, ///< read the request, then close the connection without a byte
-        close_mid_headers,     ///< send part of the status line and headers, then close
-        truncated_body,        ///< headers announce the full Content-Length, half the body, close
-        garbage_body,          ///< 200 with a body that is not JSON
-        oversized_body,        ///< 200 with a body of `oversized_bytes` bytes
-        hang,                  ///< read the request and never answer (the connection stays open
-                               ///< until the client closes it, or for `hang_for` when that is > 0)
-        reset,                 ///< read the request, then abort the connection (RST, SO_LINGER 0)
-        duplicate_response,    ///< the normal answer twice, back to back (see below)
-        trailing_garbage,      ///< the normal answer followed by junk bytes on the same connection
+        close_mid_headers, ///< send part of the status line and headers, then close
+        truncated_body, ///< headers announce the full Content-Length, half the body, close
+        garbage_body, ///< 200 with a body that is not JSON
+        oversized_body, ///< 200 with a body of `oversized_bytes` bytes
+        hang, ///< read the request and never answer (the connection stays open
+              ///< until the client closes it, or for `hang_for` when that is > 0)
+        reset, ///< read the request, then abort the connection (RST, SO_LINGER 0)
+        duplicate_response, ///< the normal answer twice, back to back (see below)
+        trailing_garbage, ///< the normal answer followed by junk bytes on the same connection
     };
 
     action what = action::respond;
-    unsigned status = 200;   ///< HTTP status for `respond`; 200 means a normal login link
-    std::string body;        ///< body for `respond` when not empty (used verbatim)
+    unsigned status = 200; ///< HTTP status for `respond`; 200 means a normal login link
+    std::string body; ///< body for `respond` when not empty (used verbatim)
     std::vector<std::pair<std::string, std::string>> headers; ///< extra response headers
     std::chrono::milliseconds delay{0}; ///< wait before answering (timer, never blocks the server)
     std::size_t oversized_bytes = 2 * 1024 * 1024;
@@ -53,8 +53,7 @@ struct fault {
     static fault stripe_error(unsigned status, std::string type, std::string code = {},
                               std::string message = "Scripted error from fake_stripe.");
     /// Same, with a `Stripe-Should-Retry` header.
-    static fault stripe_error_should_retry(unsigned status, bool should_retry, std::string type,
-                                           std::string code = {});
+    static fault stripe_error_should_retry(unsigned status, bool should_retry, std::string type, std::string code = {});
     static fault with(action a);
     static fault delayed(std::chrono::milliseconds d); ///< a normal answer, late
 };
@@ -75,8 +74,8 @@ struct received_request {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers; ///< in arrival order
     std::uint64_t connection_id = 0; ///< which accepted connection carried it (1, 2, ...)
-    unsigned status = 0;             ///< the status the server answered (0 if none was sent)
-    bool replayed = false;           ///< answered from the idempotency store
+    unsigned status = 0; ///< the status the server answered (0 if none was sent)
+    bool replayed = false; ///< answered from the idempotency store
 
     /// The first header of that name (case-insensitive), or empty.
     std::string header(const std::string& name) const;
@@ -87,9 +86,9 @@ public:
     struct options {
         std::string api_key = "sk_test_fake_stripe_key";
         std::string listen_address = "127.0.0.1";
-        unsigned short port = 0;   ///< 0: an ephemeral port
-        std::string cert_pem;      ///< server certificate chain; empty: one is made at start
-        std::string key_pem;       ///< its private key; empty: one is made at start
+        unsigned short port = 0; ///< 0: an ephemeral port
+        std::string cert_pem; ///< server certificate chain; empty: one is made at start
+        std::string key_pem; ///< its private key; empty: one is made at start
         /// Names and addresses the generated server certificate is valid for.
         std::vector<std::string> certificate_names = {"localhost", "127.0.0.1", "::1"};
         /// Keep-alive: the server closes a connection idle this long (0: never).
@@ -118,21 +117,34 @@ public:
     /// The kinds a random fault is drawn from, uniformly. Error statuses come with no
     /// Stripe-Should-Retry header, with `true` or with `false`, each a third of the time.
     enum class random_fault_kind {
-        status_500, status_503, status_409_lock_timeout, status_429_rate_limit,
-        status_429_lock_timeout, status_400, status_402,
-        close_before_response, close_mid_headers, truncated_body, garbage_body, oversized_body,
-        hang, delay, reset, duplicate_response, trailing_garbage,
+        status_500,
+        status_503,
+        status_409_lock_timeout,
+        status_429_rate_limit,
+        status_429_lock_timeout,
+        status_400,
+        status_402,
+        close_before_response,
+        close_mid_headers,
+        truncated_body,
+        garbage_body,
+        oversized_body,
+        hang,
+        delay,
+        reset,
+        duplicate_response,
+        trailing_garbage,
     };
     static constexpr std::size_t random_fault_kinds = 17;
     static const char* name(random_fault_kind k) noexcept;
 
-    fake_stripe();                          ///< starts at once with default options
-    explicit fake_stripe(options opts);     ///< starts at once
-    ~fake_stripe();                         ///< stops: closes every connection, joins its thread
+    fake_stripe(); ///< starts at once with default options
+    explicit fake_stripe(options opts); ///< starts at once
+    ~fake_stripe(); ///< stops: closes every connection, joins its thread
     fake_stripe(const fake_stripe&) = delete;
     fake_stripe& operator=(const fake_stripe&) = delete;
 
-    std::string base_url() const;  ///< "https://127.0.0.1:<port>"
+    std::string base_url() const; ///< "https://127.0.0.1:<port>"
     unsigned short port() const;
     const std::string& api_key() const;
     /// PEM of the CA that signed the server certificate (empty when cert_pem was given).
