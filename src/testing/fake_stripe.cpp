@@ -529,6 +529,7 @@ struct fake_stripe::impl {
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::size_t> open{0};
     std::atomic<std::size_t> waiting_now{0}; // open connections idle between requests
+    std::atomic<std::size_t> closing_at_idle{0}; // marked by close_idle(), not yet gone
     std::atomic<std::size_t> peak{0};
     std::atomic<std::uint64_t> intact_delivered{0};
     std::atomic<std::uint64_t> random_counts[random_fault_kinds] = {};
@@ -661,8 +662,12 @@ void fake_stripe::impl::close_idle() {
     // A connection still finishing an answer closes as soon as it is idle, before reading
     // anything more: to its client, exactly like one closed while idle.
     for (connection* c : connections) {
-        if (c->waiting) c->close();
-        else c->close_at_idle = true;
+        if (c->waiting) {
+            c->close();
+        } else if (!c->close_at_idle && !c->closed) {
+            c->close_at_idle = true;
+            closing_at_idle.fetch_add(1);
+        }
     }
 }
 
@@ -696,6 +701,7 @@ asio::awaitable<void> fake_stripe::impl::run_connection(std::shared_ptr<connecti
         impl& server;
         connection* c;
         ~deregister() {
+            if (c->close_at_idle) server.closing_at_idle.fetch_sub(1);
             server.connections.erase(c);
             server.open.fetch_sub(1);
             server.settle_changed();
@@ -1397,6 +1403,16 @@ void fake_stripe::close_idle_connections() {
         done.set_value();
     });
     closed.wait();
+    // A connection that was still finishing its answer closes once idle: wait for that too, so
+    // a client that has read the answer never finds the connection open (bounded, in case a
+    // client keeps it busy).
+    impl& s = *impl_;
+    s.settle_watchers.fetch_add(1);
+    {
+        std::unique_lock wait_lock(s.settle_mutex);
+        s.settle_cv.wait_for(wait_lock, std::chrono::seconds(10), [&] { return s.closing_at_idle.load() == 0; });
+    }
+    s.settle_watchers.fetch_sub(1);
 }
 
 std::optional<std::string> fake_stripe::link_for_key(std::string_view key) const {

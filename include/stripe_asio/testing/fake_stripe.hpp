@@ -163,7 +163,7 @@ public:
     std::size_t max_connections_open() const; ///< the peak of connections_open()
     /// Closes every keep-alive connection waiting for its next request, as a restarting server
     /// would; one still sending an answer closes as soon as that answer is out, before it reads
-    /// anything more.
+    /// anything more. Returns once they are all closed (at most 10 s for a busy one).
     void close_idle_connections();
     void reset_counters(); ///< clears recorded requests and the peak
 
