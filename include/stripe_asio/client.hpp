@@ -16,8 +16,11 @@
 #include <stripe_asio/detail/call_op.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <memory>
 #include <string>
@@ -50,28 +53,62 @@ STRIPE_ASIO_DECL error_code parse_json_object(std::string_view body, json_respon
 STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& account, const request_options* options);
 STRIPE_ASIO_DECL void start_request(call_state& call, http_method method, std::string path, form_params params,
                                     const request_options* options);
+
+/// Tokens of the overload without options: anything a request_options cannot be made from.
+template <class Token>
+concept not_request_options = !std::is_convertible_v<Token, request_options>;
+
+/// A call on a moved-from client: client_shut_down, posted to the handler's own executor.
+template <class Result, class Handler>
+void complete_moved_from(Handler&& handler) {
+    diagnostics diag;
+    diag.detail = "the client was moved from";
+    auto ex = boost::asio::get_associated_executor(handler);
+    boost::asio::post(ex, boost::asio::append(std::forward<Handler>(handler), error_code(errc::client_shut_down),
+                                              std::move(diag), Result{}));
+}
 } // namespace detail
 
 /// A Stripe API client: a pool of keep-alive TLS connections, retries with idempotency keys,
 /// deadlines and per-operation cancellation.
 ///
-/// Thread safety: with `config::thread_safe` (the default) one client may be used from any
-/// number of threads at once. Handlers run on their associated executor, or on the client's
-/// executor when they have none.
+/// Every asynchronous operation below follows the same rules:
+/// - **Handler**: `void(error_code, diagnostics, Result)`. On success the error code is clear and
+///   the diagnostics empty; on failure `Result` is default-made and the diagnostics say why
+///   (Stripe's fields, Request-Id, attempts; never the API key). The default token
+///   (`with_diagnostics(deferred)`) makes `co_await` return `Result` or throw
+///   `error_with_diagnostics`.
+/// - **Executor**: the handler runs on its associated executor, or on the client's executor when
+///   it has none; never inside the initiating function (a call refused at once is posted).
+/// - **Cancellation**: terminal and partial, through the handler's associated cancellation slot;
+///   both end the call with `operation_aborted`, once. A request already written may have reached
+///   Stripe: its idempotency key is in the diagnostics, so the caller can retry it safely. Total
+///   cancellation is not supported (a POST on the wire cannot be undone).
+/// - **Lifetimes**: the arguments are copied before the initiating function returns (a deferred
+///   operation holds its own copies); nothing the caller passed need outlive the call. The client
+///   must outlive the initiating call, not the operation: destroying the client completes every
+///   call in flight with `client_shut_down`.
+/// - **Thread safety**: with `config::thread_safe` (the default) any thread may start calls on one
+///   client at once; with `thread_safe = false` only the thread(s) of one implicit strand may.
 ///
-/// Lifetime: destroying the client completes every call in flight with errc::client_shut_down
-/// and closes its connections. Destroy it before its execution context.
+/// Destroy the client before its execution context. A moved-from client is not `valid()`: its
+/// calls complete with `client_shut_down` (on the handler's associated executor, the system
+/// executor for a handler without one), `stats()` is all zeros and `get_executor()` is empty.
 class client {
 public:
     using executor_type = boost::asio::any_io_executor;
 
-    /// Throws error_with_diagnostics when `cfg` is not valid (see config::validate).
+    /// Throws error_with_diagnostics when `cfg` is not valid (see config::validate). `ex`
+    /// carries the client's sockets and timers, and runs handlers that have no executor.
     client(executor_type ex, config cfg) : impl_(detail::make_client_impl(std::move(ex), std::move(cfg))) {}
     client(boost::asio::io_context& ctx, config cfg) : client(ctx.get_executor(), std::move(cfg)) {}
+    /// Completes every call in flight with client_shut_down and closes the connections.
     ~client() {
         if (impl_) detail::shutdown_client(impl_);
     }
+    /// Leaves `other` not valid(); its calls in flight carry on, now this client's.
     client(client&&) noexcept = default;
+    /// Shuts this client down first (as its destructor does), then takes `other`'s state.
     client& operator=(client&& other) noexcept {
         if (this != &other) {
             if (impl_) detail::shutdown_client(impl_);
@@ -82,16 +119,20 @@ public:
     client(const client&) = delete;
     client& operator=(const client&) = delete;
 
-    /// The executor given at construction; handlers without one of their own run there.
-    executor_type get_executor() const noexcept { return detail::user_executor(*impl_); }
+    /// False only for a moved-from client.
+    bool valid() const noexcept { return impl_ != nullptr; }
 
-    /// POST /v1/accounts/{account_id}/login_links.
+    /// The executor given at construction (empty when not valid()).
+    executor_type get_executor() const noexcept { return impl_ ? detail::user_executor(*impl_) : executor_type(); }
+
+    /// POST /v1/accounts/{account_id}/login_links: a single-use Express Dashboard link.
     ///
-    /// Completion signature: void(error_code, diagnostics, login_link). The default token
-    /// throws error_with_diagnostics on failure and returns the login_link.
-    /// Cancellation: terminal and partial (both end the call with operation_aborted; a request
-    /// already written may have reached Stripe, and its idempotency key is in the diagnostics).
-    /// Total cancellation is not supported: a POST on the wire cannot be undone.
+    /// Handler: `void(error_code, diagnostics, login_link)`. Errors: `invalid_account_id` and
+    /// `invalid_idempotency_key` / `invalid_request_options` before anything is sent; Stripe's
+    /// answers as their `errc` (authentication, rate_limit, ...); transport and time limits
+    /// (connection_error, tls_verification_failed, attempt_timeout, deadline_exceeded,
+    /// too_many_pending); `malformed_response` for an answer that is not a login link with an
+    /// https url. Retries follow the SDKs' rules with one idempotency key for every attempt.
     template <class CompletionToken = default_completion_token>
     auto create_login_link(std::string_view account_id, const request_options& options, CompletionToken&& token = {}) {
         // Ids are at most 255 characters: 256 keep an oversized one recognisably invalid.
@@ -101,16 +142,18 @@ public:
 
     /// The same with the client's config for every option. The options are not carried at all,
     /// which keeps a deferred or awaitable operation small.
-    template <class CompletionToken = default_completion_token>
-    requires(!std::is_convertible_v<CompletionToken, request_options>) auto create_login_link(
-        std::string_view account_id, CompletionToken&& token = {}) {
+    template <detail::not_request_options CompletionToken = default_completion_token>
+    auto create_login_link(std::string_view account_id, CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, diagnostics, login_link)>(
             initiate_login_link{impl_}, token, detail::account_id_arg(account_id.substr(0, 256)));
     }
 
-    /// Any Stripe endpoint: `path` such as "/v1/account_links"; params are sent as a form body
-    /// (POST) or query string (GET, DELETE). Same pool, retries, keys and errors as
-    /// create_login_link. Completion signature: void(error_code, diagnostics, json_response).
+    /// Any Stripe endpoint: `path` such as "/v1/account_links" (letters, digits and / - . _ ~
+    /// only); params are sent as a form body (POST) or query string (GET, DELETE), in order, in
+    /// Stripe's bracket notation (`expand[0]`, `metadata[k]`). GET and DELETE send no idempotency
+    /// key. Same pool, retries, keys and errors as create_login_link, with `invalid_request_options`
+    /// for a bad path and `malformed_response` for a 2xx body that is not a JSON object.
+    /// Handler: `void(error_code, diagnostics, json_response)`.
     template <class CompletionToken = default_completion_token>
     auto request(http_method method, std::string path, form_params params, const request_options& options,
                  CompletionToken&& token = {}) {
@@ -118,8 +161,8 @@ public:
             initiate_request{impl_}, token, method, std::move(path), std::move(params), options);
     }
 
-    /// Counters since the client was made. Safe from any thread.
-    client_stats stats() const { return detail::read_stats(*impl_); }
+    /// Counters since the client was made (all zero when not valid()). Safe from any thread.
+    client_stats stats() const { return impl_ ? detail::read_stats(*impl_) : client_stats{}; }
 
 private:
     struct initiate_login_link {
@@ -127,6 +170,7 @@ private:
         template <class Handler>
         void operator()(Handler&& handler, const detail::account_id_arg& account,
                         const request_options* options = nullptr) {
+            if (!impl) return detail::complete_moved_from<login_link>(std::forward<Handler>(handler));
             auto& call = detail::call_op<login_link, std::decay_t<Handler>>::create(std::forward<Handler>(handler),
                                                                                     impl, &detail::parse_login_link);
             detail::start_login_link(call, account, options);
@@ -141,6 +185,7 @@ private:
         template <class Handler>
         void operator()(Handler&& handler, http_method method, std::string path, form_params params,
                         const request_options& options) {
+            if (!impl) return detail::complete_moved_from<json_response>(std::forward<Handler>(handler));
             auto& call = detail::call_op<json_response, std::decay_t<Handler>>::create(
                 std::forward<Handler>(handler), impl, &detail::parse_json_object);
             detail::start_request(call, method, std::move(path), std::move(params), &options);

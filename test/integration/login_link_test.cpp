@@ -390,6 +390,37 @@ TEST_CASE("options written as a temporary inside co_await arrive whole, with eve
     CHECK(requests[1].header("Stripe-Account").empty());
 }
 
+TEST_CASE("a moved-from client is not valid, and its calls complete with client_shut_down") {
+    fake_stripe server;
+    asio::io_context ioc;
+    stripe_asio::client original(ioc, config_for(server));
+    stripe_asio::client moved(std::move(original));
+    CHECK(moved.valid());
+    CHECK_FALSE(original.valid()); // NOLINT(bugprone-use-after-move): what is under test
+    CHECK_FALSE(original.get_executor());
+    CHECK(original.stats().calls_started == 0);
+    std::vector<stripe_asio::error_code> results;
+    auto record = asio::bind_executor(
+        ioc, [&](stripe_asio::error_code ec, stripe_asio::diagnostics diag, stripe_asio::login_link link) {
+            CHECK(diag.detail == "the client was moved from");
+            CHECK(link.url.empty());
+            results.push_back(ec);
+        });
+    original.create_login_link("acct_1032D82eZvKYlo2C", record);
+    stripe_asio::form_params none;
+    original.request(stripe_asio::http_method::get, "/v1/accounts", none, stripe_asio::request_options{},
+                     asio::bind_executor(ioc, [&](stripe_asio::error_code ec, stripe_asio::diagnostics,
+                                                  stripe_asio::json_response) { results.push_back(ec); }));
+    CHECK(results.empty()); // never inside the initiating function
+    ioc.run();
+    REQUIRE(results.size() == 2);
+    CHECK(results[0] == errc::client_shut_down);
+    CHECK(results[1] == errc::client_shut_down);
+    CHECK(server.request_count() == 0);
+    auto [ec, diag, link] = make_link(ioc, moved);
+    CHECK_SUCCEEDED(ec, diag);
+}
+
 TEST_CASE("the generic request reaches other endpoints through the same machinery") {
     fake_stripe server;
     asio::io_context ioc;
