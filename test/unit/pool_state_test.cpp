@@ -89,7 +89,7 @@ TEST_CASE("pool: waiters are served first come, first served") {
     CHECK(p.front_waiter() == nullptr);
     for (waiter* w : {&w1, &w2, &w3}) {
         CHECK(w->granted);
-        CHECK_FALSE(w->queued);
+        CHECK_FALSE(w->queued());
         CHECK(w->connection == &c);
     }
     CHECK(p.slots_used() == 1);
@@ -108,7 +108,7 @@ TEST_CASE("pool: a reusable connection goes straight to the oldest waiter") {
     CHECK(w1.granted);
     CHECK(w1.connection == &b);
     CHECK_FALSE(w2.granted);
-    CHECK(w2.queued);
+    CHECK(w2.queued());
     CHECK(p.idle().empty());
     CHECK(p.slots_used() == 2);
     CHECK(p.release(&a) == &w2);
@@ -124,7 +124,7 @@ TEST_CASE("pool: release(nullptr) hands the slot, without a connection, to the w
     wait_for_one(p, w);
     CHECK(p.release(nullptr) == &w);
     CHECK(w.granted);
-    CHECK_FALSE(w.queued);
+    CHECK_FALSE(w.queued());
     CHECK(w.connection == nullptr); // open a new one in it
     CHECK(p.slots_used() == 1); // the slot changed hands, it was not freed
     CHECK(p.waiting() == 0);
@@ -187,7 +187,7 @@ TEST_CASE("pool: remove() of a middle waiter keeps the others in order") {
     wait_for_one(p, w2);
     wait_for_one(p, w3);
     p.remove(w2);
-    CHECK_FALSE(w2.queued);
+    CHECK_FALSE(w2.queued());
     CHECK_FALSE(w2.granted);
     CHECK(p.waiting() == 2);
     conn c{1};

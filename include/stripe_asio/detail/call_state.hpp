@@ -5,6 +5,7 @@
 #define STRIPE_ASIO_DETAIL_CALL_STATE_HPP
 
 #include <stripe_asio/detail/decl.hpp>
+#include <stripe_asio/detail/intrusive_list.hpp>
 #include <stripe_asio/detail/pool_state.hpp>
 #include <stripe_asio/detail/retry_policy.hpp>
 #include <stripe_asio/detail/uuid.hpp>
@@ -41,12 +42,22 @@ struct attempt_report {
     bool unusable = false; ///< nothing to retry: refused locally, or an answer that cannot be used
 };
 
-class call_state : public pool_state<connection>::waiter {
+struct live_call_tag; ///< the client's calls not yet finished, for shutdown
+struct attempt_tag; ///< the client's attempts in progress, which the attempt timer watches
+
+class call_state : public pool_state<connection>::waiter,
+                   public list_hook<live_call_tag>,
+                   public list_hook<attempt_tag> {
 public:
     call_state(std::shared_ptr<client_impl> c, const boost::asio::any_io_executor& timer_executor)
         : client(std::move(c)), timer(timer_executor) {}
     call_state(const call_state&) = delete;
     call_state& operator=(const call_state&) = delete;
+
+    /// In the client's list of live calls.
+    bool listed() const noexcept { return list_hook<live_call_tag>::is_linked(); }
+    /// In the client's list of attempts in progress.
+    bool in_attempt() const noexcept { return list_hook<attempt_tag>::is_linked(); }
 
     /// The typed half (call_op): parse a 2xx body into the result and complete the call.
     /// Called with the connection still held, so the body stays valid.
@@ -80,17 +91,11 @@ public:
     bool suspended = false; ///< has waited at least once (else completion is posted)
     bool cancel_requested = false; ///< by the caller's slot
     bool connecting = false; ///< opening `conn` (a coroutine listening to io_signal)
-    bool in_attempt = false; ///< in the client's list of attempts the timeout watches
     bool timed_out = false; ///< this attempt's time ran out
     bool finished = false;
-    bool listed = false; ///< in the client's list of live calls
     boost::asio::steady_timer timer; ///< the rate limiter, the pool queue and backoff wait on it
     boost::asio::cancellation_signal io_signal; ///< cancels the opening of a connection
     std::shared_ptr<cancel_relay> relay; ///< thread-safe clients: the caller's slot reaches us here
-    call_state* prev_call = nullptr; ///< in the client's list of live calls, for shutdown
-    call_state* next_call = nullptr;
-    call_state* attempt_prev = nullptr; ///< in the client's list of attempts in progress
-    call_state* attempt_next = nullptr;
     detail::connection* conn = nullptr; ///< held during an attempt
     bool conn_reusable = false;
     attempt_report report;

@@ -7,6 +7,8 @@
 #ifndef STRIPE_ASIO_DETAIL_POOL_STATE_HPP
 #define STRIPE_ASIO_DETAIL_POOL_STATE_HPP
 
+#include <stripe_asio/detail/intrusive_list.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <vector>
@@ -16,11 +18,10 @@ namespace stripe_asio::detail {
 template <class Connection>
 class pool_state {
 public:
+    struct waiter_tag;
     /// Part of the waiting call itself; linked into the queue while it waits.
-    struct waiter {
-        waiter* prev = nullptr;
-        waiter* next = nullptr;
-        bool queued = false;
+    struct waiter : list_hook<waiter_tag> {
+        bool queued() const noexcept { return this->is_linked(); }
         bool granted = false; ///< a slot was handed over
         Connection* connection = nullptr; ///< with a reusable connection in it, or null: open one
     };
@@ -56,43 +57,30 @@ public:
             idle_.erase(idle_.begin());
             return {acquire_kind::replace, c};
         }
-        if (waiting_ >= max_pending_) return {acquire_kind::overflow};
+        if (queue_.size() >= max_pending_) return {acquire_kind::overflow};
         return {acquire_kind::wait};
     }
 
     /// Takes a free slot to open a connection in ahead of demand (min_idle); false when none is
     /// free or callers wait (a free slot would go to them).
     bool take_spare_slot() noexcept {
-        if (slots_used_ >= max_connections_ || head_) return false;
+        if (slots_used_ >= max_connections_ || !queue_.empty()) return false;
         ++slots_used_;
         return true;
     }
 
-    void enqueue(waiter& w) noexcept {
-        w.prev = tail_;
-        w.next = nullptr;
-        (tail_ ? tail_->next : head_) = &w;
-        tail_ = &w;
-        w.queued = true;
-        ++waiting_;
-    }
+    void enqueue(waiter& w) noexcept { queue_.push_back(w); }
 
     /// Takes a waiter out of the queue (cancelled, timed out); a no-op once it was served.
-    void remove(waiter& w) noexcept {
-        if (!w.queued) return;
-        (w.prev ? w.prev->next : head_) = w.next;
-        (w.next ? w.next->prev : tail_) = w.prev;
-        w.prev = w.next = nullptr;
-        w.queued = false;
-        --waiting_;
-    }
+    void remove(waiter& w) noexcept { unlink_from(queue_, w); }
 
     /// Gives back a slot. `reusable` is the connection in it when it may serve another request,
     /// or null when it was closed (or never opened). Returns the waiter that now owns the slot
     /// (with the connection, if reusable), or null when nobody waits.
     waiter* release(Connection* reusable) noexcept {
-        if (waiter* w = head_) {
-            remove(*w);
+        if (!queue_.empty()) {
+            waiter* w = &queue_.front();
+            queue_.pop_front();
             w->granted = true;
             w->connection = reusable;
             return w;
@@ -114,20 +102,18 @@ public:
         return release(nullptr);
     }
 
-    waiter* front_waiter() const noexcept { return head_; }
+    waiter* front_waiter() noexcept { return queue_.empty() ? nullptr : &queue_.front(); }
     const std::vector<Connection*>& idle() const noexcept { return idle_; }
     std::size_t slots_used() const noexcept { return slots_used_; }
-    std::size_t waiting() const noexcept { return waiting_; }
+    std::size_t waiting() const noexcept { return queue_.size(); }
     std::size_t max_connections() const noexcept { return max_connections_; }
 
 private:
     std::size_t max_connections_;
     std::size_t max_pending_;
     std::size_t slots_used_ = 0;
-    std::size_t waiting_ = 0;
     std::vector<Connection*> idle_;
-    waiter* head_ = nullptr;
-    waiter* tail_ = nullptr;
+    intrusive_list<waiter, waiter_tag> queue_; ///< first come, first served
 };
 
 } // namespace stripe_asio::detail

@@ -166,7 +166,7 @@ public:
     // The attempt timeout: one timer for the client, set for the earliest expiry among the
     // attempts in progress, rather than one per read and write.
     asio::steady_timer watchdog;
-    call_state* attempts_head = nullptr; ///< calls with an attempt in progress
+    intrusive_list<call_state, attempt_tag> attempts; ///< calls with an attempt in progress
     clock_type::time_point watchdog_at = clock_type::time_point::max(); ///< max: not waiting
     std::uint64_t watchdog_generation = 0; ///< tells a current wait from one superseded
     asio::steady_timer upkeep; ///< min_idle > 0 only: the periodic check of idle connections
@@ -175,7 +175,7 @@ public:
     token_bucket limiter;
     retry_budget budget;
     std::vector<std::unique_ptr<connection>> connections;
-    call_state* calls = nullptr; ///< live calls, for shutdown
+    intrusive_list<call_state, live_call_tag> calls; ///< live calls, for shutdown
     jitter_source jitter;
     bool shut_down = false;
 
@@ -239,19 +239,6 @@ public:
         throw error_with_diagnostics(errc::invalid_config, std::move(diag));
     }
 
-    void link(call_state& c) noexcept {
-        c.listed = true;
-        c.next_call = calls;
-        if (calls) calls->prev_call = &c;
-        calls = &c;
-    }
-    void unlink(call_state& c) noexcept {
-        (c.prev_call ? c.prev_call->next_call : calls) = c.next_call;
-        if (c.next_call) c.next_call->prev_call = c.prev_call;
-        c.prev_call = c.next_call = nullptr;
-        c.listed = false;
-    }
-
     connection& add_connection() {
         connections.push_back(std::make_unique<connection>(user_ex, tls, response_limits_for(cfg)));
         return *connections.back();
@@ -263,18 +250,28 @@ public:
         if (it != connections.end()) connections.erase(it);
     }
 
-    /// Gives a slot back: `reusable` when the connection may serve again, else null (closed).
-    /// `used`: false for a connection given back without a request on it, which keeps its
-    /// idle time (it must not look fresh to the idle timeout).
-    void release(connection* reusable, bool used = true) noexcept {
-        if (reusable && shut_down) {
-            close_connection(reusable);
-            reusable = nullptr;
+    /// How a connection comes back to the pool.
+    enum class given_back {
+        reusable, ///< served a request and may serve another
+        unused, ///< handed on without a request on it: it keeps its idle age
+        closed, ///< was open and must not serve again: closed and counted
+        never_opened, ///< its opening failed or never started: nothing open to count
+    };
+
+    /// The one way a slot comes back: its connection too when reusable, to the oldest waiter or
+    /// else the pool. `c` null: only the slot (taken for a connection never made).
+    void give_back(connection* c, given_back how) noexcept {
+        if (c && how == given_back::never_opened) {
+            destroy(c);
+            c = nullptr;
+        } else if (c && (how == given_back::closed || shut_down)) {
+            close_connection(c);
+            c = nullptr;
         }
-        if (reusable && used) reusable->idle_since = clock_type::now();
-        if (auto* w = pool.release(reusable)) {
+        if (c && how == given_back::reusable) c->idle_since = clock_type::now();
+        if (auto* w = pool.release(c)) {
             wake(w);
-        } else if (reusable) {
+        } else if (c) {
             bump(counters.idle);
         }
     }
@@ -308,12 +305,6 @@ public:
         bump(counters.open, -1);
     }
 
-    /// Closes a connection that was in use and frees its slot.
-    void discard(connection* c) noexcept {
-        close_connection(c);
-        release(nullptr);
-    }
-
     void shutdown() {
         if (shut_down) return;
         shut_down = true;
@@ -325,9 +316,9 @@ public:
             bump(counters.idle, -1);
         }
         for (auto& c : connections) c->close();
-        for (call_state* c = calls; c; c = c->next_call) {
-            c->timer.cancel();
-            if (c->connecting) c->io_signal.emit(asio::cancellation_type::terminal); // a name lookup
+        for (call_state& c : calls) {
+            c.timer.cancel();
+            if (c.connecting) c.io_signal.emit(asio::cancellation_type::terminal); // a name lookup
         }
         ++watchdog_generation;
         watchdog_at = clock_type::time_point::max();
@@ -502,15 +493,13 @@ inline awaitable<void> open_spare(std::shared_ptr<client_impl> self, connection&
     auto first = co_await (open_connection(c, conn, detail) || limit.async_wait(use_tuple));
     boost::system::error_code ec = first.index() == 0 ? std::get<0>(first) : asio::error::timed_out;
     if (ec || c.shut_down) {
-        c.destroy(&conn);
-        c.release(nullptr);
+        c.give_back(&conn, client_impl::given_back::never_opened);
         bump(c.counters.connect_failures);
         co_return; // the next upkeep tries again
     }
     bump(c.counters.connections_opened);
     bump(c.counters.open);
-    conn.idle_since = clock_type::now();
-    c.release(&conn);
+    c.give_back(&conn, client_impl::given_back::reusable);
 }
 
 inline void keep_warm(const std::shared_ptr<client_impl>& self) {
@@ -615,11 +604,9 @@ inline void out_of_memory(call_state& call) {
     }
     if (call.connecting) { // the opening never started
         call.connecting = false;
-        c.destroy(call.conn);
-        call.conn = nullptr;
-        c.release(nullptr);
+        c.give_back(std::exchange(call.conn, nullptr), client_impl::given_back::never_opened);
     }
-    if (call.queued) {
+    if (call.queued()) {
         c.pool.remove(call);
         bump(c.counters.waiters, -1);
     }
@@ -707,27 +694,15 @@ inline clock_type::time_point watched_expiry(const call_state& call) noexcept {
 inline void attempt_started(call_state& call) {
     client_impl& c = *call.client;
     call.timed_out = false;
-    call.in_attempt = true;
-    call.attempt_prev = nullptr;
-    call.attempt_next = c.attempts_head;
-    if (c.attempts_head) c.attempts_head->attempt_prev = &call;
-    c.attempts_head = &call;
+    c.attempts.push_front(call);
     if (call.attempt_expiry < c.watchdog_at) arm_watchdog(call.client, call.attempt_expiry);
 }
 
-/// Takes the call out of the list of attempts in progress; the watchdog is left as it is.
-inline void leave_attempts(client_impl& c, call_state& call) noexcept {
-    call.in_attempt = false;
-    (call.attempt_prev ? call.attempt_prev->attempt_next : c.attempts_head) = call.attempt_next;
-    if (call.attempt_next) call.attempt_next->attempt_prev = call.attempt_prev;
-    call.attempt_prev = call.attempt_next = nullptr;
-}
-
 inline void attempt_ended(call_state& call) noexcept {
-    if (!call.in_attempt) return;
+    if (!call.in_attempt()) return;
     client_impl& c = *call.client;
-    leave_attempts(c, call);
-    if (!c.attempts_head && c.watchdog_at != clock_type::time_point::max()) {
+    unlink_from(c.attempts, call);
+    if (c.attempts.empty() && c.watchdog_at != clock_type::time_point::max()) {
         c.watchdog_at = clock_type::time_point::max();
         ++c.watchdog_generation;
         c.watchdog.cancel();
@@ -748,18 +723,18 @@ inline void on_watchdog(const std::shared_ptr<client_impl>& c, std::uint64_t gen
     c->watchdog_at = clock_type::time_point::max();
     auto now = clock_type::now();
     auto next = clock_type::time_point::max();
-    for (call_state* call = c->attempts_head; call; call = call->attempt_next) {
-        if (call->timed_out) continue;
-        auto expiry = watched_expiry(*call);
+    for (call_state& call : c->attempts) {
+        if (call.timed_out) continue;
+        auto expiry = watched_expiry(call);
         if (expiry > now) {
             next = std::min(next, expiry);
             continue;
         }
-        call->timed_out = true;
-        if (call->connecting) {
-            call->io_signal.emit(asio::cancellation_type::terminal);
-        } else if (call->conn) {
-            call->conn->cancel_io();
+        call.timed_out = true;
+        if (call.connecting) {
+            call.io_signal.emit(asio::cancellation_type::terminal);
+        } else if (call.conn) {
+            call.conn->cancel_io();
         }
     }
     if (next != clock_type::time_point::max()) arm_watchdog(c, next);
@@ -814,7 +789,7 @@ inline void begin_call(call_state& call) {
     client_impl& c = *call.client;
     bump(c.counters.calls_started);
     bump(c.counters.in_flight);
-    c.link(call);
+    c.calls.push_front(call);
     if (call.relay && call.relay->requested.load(std::memory_order_relaxed)) call.cancel_requested = true;
     if (call.cancel_requested) {
         fail_call(call, asio::error::operation_aborted, "cancelled before it started");
@@ -887,14 +862,14 @@ inline void take_connection(call_state& call) {
     start_attempt(call, conn);
 }
 
-/// Woken: handed a slot by release() (the timer was cancelled), or the deadline, the caller or
+/// Woken: handed a slot by give_back() (the timer was cancelled), or the deadline, the caller or
 /// a shutdown ended the wait.
 inline void on_queue_waited(call_state& call, const boost::system::error_code&, std::size_t) {
     client_impl& c = *call.client;
     bool stop = call.cancel_requested || c.shut_down;
     if (!call.granted || stop) {
         if (call.granted) {
-            c.release(call.connection, false); // pass it on to the next waiter, unused
+            c.give_back(call.connection, client_impl::given_back::unused); // on to the next waiter
         } else {
             c.pool.remove(call);
             bump(c.counters.waiters, -1);
@@ -925,7 +900,7 @@ inline void start_attempt(call_state& call, connection* conn) {
     // rather than send a request that can only time out.
     auto now = clock_type::now();
     if (now >= call.deadline) {
-        c.release(conn, false);
+        c.give_back(conn, client_impl::given_back::unused);
         fail_call(call, errc::deadline_exceeded, {});
         return;
     }
@@ -936,7 +911,7 @@ inline void start_attempt(call_state& call, connection* conn) {
     try {
         attempt_started(call);
     } catch (const std::bad_alloc&) { // the slot (and connection) are not the call's yet
-        c.release(conn, false);
+        c.give_back(conn, client_impl::given_back::unused);
         throw;
     }
     if (conn) {
@@ -949,7 +924,7 @@ inline void start_attempt(call_state& call, connection* conn) {
     try {
         call.conn = &c.add_connection();
     } catch (const std::bad_alloc&) {
-        c.release(nullptr); // the slot taken for it
+        c.give_back(nullptr, client_impl::given_back::never_opened); // the slot taken for it
         throw;
     }
     call.connecting = true;
@@ -964,9 +939,8 @@ inline void start_attempt(call_state& call, connection* conn) {
                 if (e) { // open_connection throws nothing but bad_alloc; nothing is opening now
                     opened_for.suspended = true;
                     opened_for.connecting = false;
-                    opened_for.client->destroy(opened_for.conn);
-                    opened_for.conn = nullptr;
-                    opened_for.client->release(nullptr);
+                    opened_for.client->give_back(std::exchange(opened_for.conn, nullptr),
+                                                 client_impl::given_back::never_opened);
                     std::rethrow_exception(e);
                 }
                 connection_opened(opened_for, ec);
@@ -985,9 +959,7 @@ inline void connection_opened(call_state& call, const boost::system::error_code&
     call.connecting = false;
     if (ec || call.cancel_requested || call.timed_out || c.shut_down) {
         attempt_ended(call);
-        c.destroy(call.conn);
-        call.conn = nullptr;
-        c.release(nullptr);
+        c.give_back(std::exchange(call.conn, nullptr), client_impl::given_back::never_opened);
         bump(c.counters.connect_failures);
         attempt_report& rep = call.report;
         rep.certificate_failure = ec == errc::tls_verification_failed || is_certificate_failure(ec);
@@ -1128,8 +1100,7 @@ inline void exchange_failed(call_state& call, const boost::system::error_code& e
     } else {
         rep.detail = ec ? "reading the response: " + ec.message() : rep.ec.message();
     }
-    c.discard(call.conn);
-    call.conn = nullptr;
+    c.give_back(std::exchange(call.conn, nullptr), client_impl::given_back::closed);
     attempt_failed(call, {});
 }
 
@@ -1138,12 +1109,8 @@ inline void exchange_failed(call_state& call, const boost::system::error_code& e
 inline void give_back_connection(call_state& call) noexcept {
     if (!call.conn) return;
     client_impl& c = *call.client;
-    connection* conn = std::exchange(call.conn, nullptr);
-    if (call.conn_reusable) {
-        c.release(conn);
-    } else {
-        c.discard(conn);
-    }
+    c.give_back(std::exchange(call.conn, nullptr),
+                call.conn_reusable ? client_impl::given_back::reusable : client_impl::given_back::closed);
 }
 
 /// After a failed attempt (no response, or an error status whose `body` is read while the
@@ -1265,7 +1232,7 @@ STRIPE_ASIO_DECL void finish_call(call_state& call, bool succeeded) noexcept {
     attempt_ended(call);
     give_back_connection(call);
     call.finished = true;
-    c.unlink(call);
+    unlink_from(c.calls, call);
     if (call.relay) call.relay->call = nullptr;
     bump(c.counters.in_flight, -1);
     bump(succeeded ? c.counters.calls_succeeded : c.counters.calls_failed);
@@ -1277,10 +1244,10 @@ STRIPE_ASIO_DECL void finish_call(call_state& call, bool succeeded) noexcept {
 /// client, which is closing too. No timer or socket is touched: their services are shutting down.
 inline void abandon_call(call_state& call) noexcept {
     client_impl& c = *call.client;
-    if (call.in_attempt) leave_attempts(c, call);
+    unlink_from(c.attempts, call);
     c.pool.remove(call);
-    if (call.listed) {
-        c.unlink(call);
+    if (call.listed()) {
+        unlink_from(c.calls, call);
         bump(c.counters.in_flight, -1);
     }
     if (call.relay) call.relay->call = nullptr;
