@@ -55,7 +55,7 @@ using stripe_asio::error_code;
 constexpr std::string_view usage_text =
     "usage: login_link_bench [--base-url URL [--ca-file PEM]] [--api-key KEY] [--account ID]\n"
     "                        [--requests N | --duration SECONDS] [--warmup N]\n"
-    "                        [--concurrency C] [--connections P] [--threads T] [--thread-safe]\n"
+    "                        [--concurrency C] [--connections P] [--threads T] [--single-threaded]\n"
     "                        [--mode pooled|connect-per-call] [--json FILE|-] [--no-progress]\n"
     "                        [--pending N] [--fake-stripe PATH]\n"
     "\n"
@@ -72,8 +72,9 @@ constexpr std::string_view usage_text =
     "  --warmup N         links made first and not measured (default 200, at least P)\n"
     "  --concurrency C    concurrent callers (default 64)\n"
     "  --connections P    the client's max_connections (default 16)\n"
-    "  --threads T        threads running the io_context (default 1; T > 1 uses a thread-safe client)\n"
-    "  --thread-safe      a thread-safe client (config.thread_safe: a strand) even on one thread\n"
+    "  --threads T        threads running the io_context (default 1)\n"
+    "  --single-threaded  config.thread_safe = false (no strand; one thread only); the default is\n"
+    "                     the library's default, a thread-safe client\n"
     "  --mode M           pooled (default), or connect-per-call: a fresh client, hence a new TLS\n"
     "                     connection with a full handshake, for every call\n"
     "  --json FILE|-      also write the results as one JSON object to FILE, or to stdout\n"
@@ -107,7 +108,7 @@ struct options {
     std::uint64_t concurrency = 64;
     std::uint64_t connections = 16;
     std::uint64_t threads = 1;
-    bool thread_safe = false; ///< config.thread_safe; forced on by threads > 1
+    bool thread_safe = true; ///< config.thread_safe, the library's default; forced on by threads > 1
     mode_kind mode = mode_kind::pooled;
     std::string json_out;
     bool progress = true;
@@ -162,7 +163,9 @@ options parse_options(int argc, char** argv) {
         } else if (arg == "--threads") {
             o.threads = parse_count(arg, value(), 1, 64);
         } else if (arg == "--thread-safe") {
-            o.thread_safe = true;
+            o.thread_safe = true; // the default; kept for older scripts
+        } else if (arg == "--single-threaded") {
+            o.thread_safe = false;
         } else if (arg == "--mode") {
             std::string m = value();
             if (m == "pooled") o.mode = mode_kind::pooled;
