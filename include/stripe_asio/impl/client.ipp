@@ -17,6 +17,7 @@
 #include <stripe_asio/detail/pool_state.hpp>
 #include <stripe_asio/detail/response_parsing.hpp>
 #include <stripe_asio/detail/retry_budget.hpp>
+#include <stripe_asio/detail/retry_decision.hpp>
 #include <stripe_asio/detail/retry_policy.hpp>
 #include <stripe_asio/detail/server_text.hpp>
 #include <stripe_asio/detail/token_bucket.hpp>
@@ -169,6 +170,7 @@ public:
     intrusive_list<call_state, attempt_tag> attempts; ///< calls with an attempt in progress
     clock_type::time_point watchdog_at = clock_type::time_point::max(); ///< max: not waiting
     std::uint64_t watchdog_generation = 0; ///< tells a current wait from one superseded
+    bool watchdog_check_queued = false; ///< a watchdog_idle_check is on its way
     asio::steady_timer upkeep; ///< min_idle > 0 only: the periodic check of idle connections
     ssl::context tls;
     pool_type pool;
@@ -350,6 +352,25 @@ void step_executor::execute(Function&& f) const {
         run_on(*client_->any_strand);
     } else {
         run_on(client_->user_ex);
+    }
+}
+
+/// Queues `f` on the client's executor with its memory from the block cache, so a function
+/// queued on every call (the attempt timer's idle check) costs no allocation; through a strand,
+/// the strand's own hand-off to the io_context uses it too.
+template <class Function>
+void post_from_cache(client_impl& c, Function&& f) {
+    auto run_on = [&f](const auto& executor) {
+        asio::prefer(asio::require(executor, asio::execution::blocking.never),
+                     asio::execution::allocator(cached_allocator<void>{}))
+            .execute(std::forward<Function>(f));
+    };
+    if (c.io_strand) {
+        run_on(*c.io_strand);
+    } else if (c.any_strand) {
+        run_on(*c.any_strand);
+    } else {
+        run_on(c.user_ex);
     }
 }
 
@@ -662,8 +683,10 @@ inline void wait_until(call_state& call, clock_type::time_point when,
 // client's list with its expiry; one timer waits for the earliest. When it fires, expired
 // attempts have their I/O cancelled and end with attempt_timeout (deadline_exceeded when the
 // call's deadline was the limit). Attempts usually expire in the order they start, so under
-// load the timer is set once per timeout period, not once per request; it is cancelled when no
-// attempt is left, so it never keeps the user's io_context running.
+// load the timer is set once per timeout period, not once per request. It is let go when no
+// attempt is left, so it never keeps the user's io_context running, but only after the steps
+// already queued have run: a caller that starts its next call at once (a loop at concurrency 1)
+// finds it still set, for an earlier expiry, and it is not set again.
 
 inline void on_watchdog(const std::shared_ptr<client_impl>& c, std::uint64_t generation);
 
@@ -698,14 +721,33 @@ inline void attempt_started(call_state& call) {
     if (call.attempt_expiry < c.watchdog_at) arm_watchdog(call.client, call.attempt_expiry);
 }
 
+inline void stop_watchdog(client_impl& c) noexcept {
+    if (c.watchdog_at == clock_type::time_point::max()) return;
+    c.watchdog_at = clock_type::time_point::max();
+    ++c.watchdog_generation;
+    c.watchdog.cancel();
+}
+
+/// Runs after the steps queued when the last attempt ended: stops the timer if still idle.
+struct watchdog_idle_check {
+    std::shared_ptr<client_impl> client;
+
+    void operator()() const {
+        client->watchdog_check_queued = false;
+        if (client->attempts.empty()) stop_watchdog(*client);
+    }
+};
+
 inline void attempt_ended(call_state& call) noexcept {
     if (!call.in_attempt()) return;
     client_impl& c = *call.client;
     unlink_from(c.attempts, call);
-    if (c.attempts.empty() && c.watchdog_at != clock_type::time_point::max()) {
-        c.watchdog_at = clock_type::time_point::max();
-        ++c.watchdog_generation;
-        c.watchdog.cancel();
+    if (!c.attempts.empty() || c.watchdog_at == clock_type::time_point::max() || c.watchdog_check_queued) return;
+    try {
+        post_from_cache(c, watchdog_idle_check{call.client});
+        c.watchdog_check_queued = true;
+    } catch (const std::bad_alloc&) {
+        stop_watchdog(c); // no memory to wait with: stop it now
     }
 }
 
@@ -1142,26 +1184,23 @@ inline void attempt_failed(call_state& call, std::string_view body) {
     record.reused_connection = rep.reused;
     record.stale_connection = rep.stale;
 
-    retry_state& retries = *call.retries;
-    if (is_retryable(outcome) && !rep.stale) c.budget.on_failure(); // a failure a retry could mend
-    bool again = false;
-    std::chrono::milliseconds wait{0};
-    if (rep.stale && retries.take_stale_resend()) {
-        again = true;
-        call.fresh = true;
+    const retry_decision next = decide_after_failure(
+        outcome, rep.stale, *call.retries, c.budget, [&c] { return c.jitter.next(); }, clock_type::now(),
+        call.deadline);
+    if (next.stale_resend) {
         call.stale_resent = true;
         bump(c.counters.stale_resends);
-    } else if (retries.would_retry(outcome) && !c.budget.allows_retry()) {
+    }
+    if (next.retry) bump(c.counters.retries);
+    if (next.throttled) {
         bump(c.counters.retries_throttled);
         rep.detail += rep.detail.empty() ? "not retried: the client's retry budget is spent"
                                          : " (not retried: the client's retry budget is spent)";
-    } else if (retries.take_retry(outcome)) {
-        again = true;
-        wait = retries.next_delay(c.jitter.next());
-        bump(c.counters.retries);
     }
-    if (again && clock_type::now() + wait >= call.deadline) again = false; // would wake past it
-    record.wait_before_next = again ? wait : std::chrono::milliseconds{0};
+    call.fresh = next.fresh;
+    const bool again = next.again;
+    const std::chrono::milliseconds wait = next.wait;
+    record.wait_before_next = wait;
     if (!again) {
         diag.http_status = call.status;
         diag.request_id = record.request_id;
