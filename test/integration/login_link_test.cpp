@@ -381,6 +381,14 @@ TEST_CASE("options written as a temporary inside co_await arrive whole, with eve
             asio::as_tuple(asio::use_awaitable));
         CHECK(ec4 == errc::invalid_idempotency_key);
         CHECK(diag4.attempts == 0);
+        CHECK(diag4.idempotency_key.empty()); // nothing was sent: no key to look up
+
+        // A refused call names no key either, even one the caller gave.
+        auto [ec5, diag5, link5] = co_await c.create_login_link(
+            "not-an-account", stripe_asio::request_options{.idempotency_key = "a-key-never-sent"},
+            asio::as_tuple(asio::use_awaitable));
+        CHECK(ec5 == errc::invalid_account_id);
+        CHECK(diag5.idempotency_key.empty());
     }(client));
     auto requests = server.requests();
     REQUIRE(requests.size() == 3);

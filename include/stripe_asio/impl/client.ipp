@@ -703,7 +703,8 @@ struct watchdog_step {
 
 inline void arm_watchdog(const std::shared_ptr<client_impl>& c, clock_type::time_point at) {
     ++c->watchdog_generation; // a wait already under way is superseded
-    c->watchdog.expires_at(at);
+    c->watchdog.expires_at(at); // and cancelled: until the new wait starts, nothing waits
+    c->watchdog_at = clock_type::time_point::max();
     c->watchdog.async_wait(watchdog_step{c, c->watchdog_generation});
     c->watchdog_at = at; // only once waiting: if the wait could not start, the next attempt arms it
 }
@@ -1410,6 +1411,7 @@ inline void apply_options(const client_impl& c, call_state& call, const request_
         refuse(errc::invalid_request_options, "attempt_timeout must be positive");
     if (opts.call_timeout && opts.call_timeout->count() < 0)
         refuse(errc::invalid_request_options, "call_timeout must not be negative");
+    if (call.refusal) return; // refused: it sends nothing, so its diagnostics name no key
     if (call.wants_key) call.idempotency_key.assign(opts.idempotency_key.view());
     call.stripe_account.assign(opts.stripe_account.view());
     call.attempt_timeout = opts.attempt_timeout.value_or(c.cfg.attempt_timeout);
@@ -1418,8 +1420,20 @@ inline void apply_options(const client_impl& c, call_state& call, const request_
     call.retries.emplace(c.cfg.retry, opts.max_retries.value_or(c.cfg.retry.max_retries));
 }
 
-STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& account,
-                                       const request_options* options) {
+/// Runs `fill` (what the call will send), then launches the call. Running out of memory before
+/// the launch frees the call, and the caller gets the exception, as launch() does.
+template <class Fill>
+void fill_and_launch(call_state& call, Fill&& fill) {
+    try {
+        fill();
+    } catch (const std::bad_alloc&) {
+        call.drop();
+        throw;
+    }
+    launch(call);
+}
+
+inline void fill_login_link(call_state& call, const account_id_arg& account, const request_options* options) {
     const client_impl& c = *call.client;
     if (is_valid_account_id(account.view())) {
         // A valid id is letters, digits and '_': nothing in it needs percent-encoding.
@@ -1432,11 +1446,15 @@ STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& a
         call.refusal = "account id must be acct_ followed by letters and digits, at most 255 characters";
     }
     apply_options(c, call, options);
-    launch(call);
 }
 
-STRIPE_ASIO_DECL void start_request(call_state& call, http_method method, std::string path, form_params params,
-                                    const request_options* options) {
+STRIPE_ASIO_DECL void start_login_link(call_state& call, const account_id_arg& account,
+                                       const request_options* options) {
+    fill_and_launch(call, [&] { fill_login_link(call, account, options); });
+}
+
+inline void fill_request(call_state& call, http_method method, const std::string& path, const form_params& params,
+                         const request_options* options) {
     const client_impl& c = *call.client;
     bool valid = path.size() > 4 && path.compare(0, 4, "/v1/") == 0;
     for (char ch : path)
@@ -1468,7 +1486,11 @@ STRIPE_ASIO_DECL void start_request(call_state& call, http_method method, std::s
         break;
     }
     apply_options(c, call, options);
-    launch(call);
+}
+
+STRIPE_ASIO_DECL void start_request(call_state& call, http_method method, std::string path, form_params params,
+                                    const request_options* options) {
+    fill_and_launch(call, [&] { fill_request(call, method, path, params, options); });
 }
 
 } // namespace stripe_asio::detail
