@@ -39,6 +39,7 @@ using form_params = std::vector<std::pair<std::string, std::string>>;
 
 namespace detail {
 class client_impl;
+struct client_access;
 /// The account id as the call keeps it (a deferred operation may run after the caller's
 /// string is gone): inline when it has the usual length.
 using account_id_arg = inline_string<32>;
@@ -192,6 +193,7 @@ private:
         }
     };
 
+    friend struct detail::client_access; // tests reach the engine through it
     std::shared_ptr<detail::client_impl> impl_;
 };
 

@@ -68,9 +68,9 @@ public:
         meta.request_id = request_id;
         meta.idempotency_key.assign(idempotency_key.view());
         meta.http_status = status;
-        meta.attempts = attempts;
+        meta.attempts = machine.attempts();
         meta.idempotent_replayed = replayed;
-        meta.stale_connection_retried = stale_resent;
+        meta.stale_connection_retried = machine.stale_resent();
         finish_call(*this, true);
         complete(error_code{}, diagnostics{}, std::move(result));
     }

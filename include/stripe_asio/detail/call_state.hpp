@@ -4,10 +4,10 @@
 #ifndef STRIPE_ASIO_DETAIL_CALL_STATE_HPP
 #define STRIPE_ASIO_DETAIL_CALL_STATE_HPP
 
+#include <stripe_asio/detail/call_machine.hpp>
 #include <stripe_asio/detail/decl.hpp>
 #include <stripe_asio/detail/intrusive_list.hpp>
 #include <stripe_asio/detail/pool_state.hpp>
-#include <stripe_asio/detail/retry_policy.hpp>
 #include <stripe_asio/detail/uuid.hpp>
 #include <stripe_asio/diagnostics.hpp>
 #include <stripe_asio/error.hpp>
@@ -18,7 +18,6 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include <array>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -31,16 +30,6 @@ class client_impl;
 struct connection;
 struct cancel_relay;
 using clock_type = std::chrono::steady_clock;
-
-/// How one attempt went, before the retry rules look at it.
-struct attempt_report {
-    error_code ec; ///< set when there is no usable response
-    std::string detail; ///< the transport's own words
-    bool reused = false;
-    bool stale = false; ///< failed on a reused connection before any response byte
-    bool certificate_failure = false;
-    bool unusable = false; ///< nothing to retry: refused locally, or an answer that cannot be used
-};
 
 struct live_call_tag; ///< the client's calls not yet finished, for shutdown
 struct attempt_tag; ///< the client's attempts in progress, which the attempt timer watches
@@ -79,33 +68,22 @@ public:
     errc refused{}; ///< set when the input was already found bad
     const char* refusal = nullptr;
 
-    // Where the call stands.
+    // Where the call stands: its rules live in the machine, its waits and I/O here.
+    call_machine machine;
     inline_string<uuid_text_length> idempotency_key; ///< the caller's, or a UUIDv4 made for the call
-    clock_type::time_point deadline = clock_type::time_point::max();
-    clock_type::time_point attempt_expiry{}; ///< the attempt's end (opening a connection may end sooner)
-    std::chrono::milliseconds attempt_timeout{};
-    std::optional<retry_state> retries;
-    unsigned attempts = 0;
-    bool deadline_bound = false; ///< this attempt ends at the call's deadline
-    bool fresh = false; ///< the next attempt must not reuse a connection
     bool suspended = false; ///< has waited at least once (else completion is posted)
-    bool cancel_requested = false; ///< by the caller's slot
-    bool connecting = false; ///< opening `conn` (a coroutine listening to io_signal)
-    bool timed_out = false; ///< this attempt's time ran out
-    bool finished = false;
+    bool finished = false; ///< its bookkeeping is done (finish_call): only completing is left
     boost::asio::steady_timer timer; ///< the rate limiter, the pool queue and backoff wait on it
     boost::asio::cancellation_signal io_signal; ///< cancels the opening of a connection
     std::shared_ptr<cancel_relay> relay; ///< thread-safe clients: the caller's slot reaches us here
     detail::connection* conn = nullptr; ///< held during an attempt
     bool conn_reusable = false;
-    attempt_report report;
 
     // The last response.
     unsigned status = 0;
     fixed_string<64> request_id;
     std::optional<bool> should_retry;
     bool replayed = false;
-    bool stale_resent = false;
 
     std::unique_ptr<diagnostics> diag; ///< made on the first failed attempt
     diagnostics& failure() {

@@ -37,7 +37,6 @@ struct connection {
     std::string out; ///< request bytes, rewritten for every request
     response_reader reader; ///< the response being read, then the last one read
     clock_type::time_point idle_since{};
-    clock_type::time_point connect_by = clock_type::time_point::max(); ///< while opening: connect_timeout's end
 
     /// Whether the last response left nothing behind that the TLS layer already holds: bytes
     /// after a response are never the next response. Costs no system call.

@@ -14,6 +14,7 @@
 #include <stripe_asio/detail/connection.hpp>
 #include <stripe_asio/detail/form_encoding.hpp>
 #include <stripe_asio/detail/http_request.hpp>
+#include <stripe_asio/detail/io_faults.hpp>
 #include <stripe_asio/detail/pool_state.hpp>
 #include <stripe_asio/detail/response_parsing.hpp>
 #include <stripe_asio/detail/retry_budget.hpp>
@@ -55,6 +56,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <random>
@@ -198,6 +200,11 @@ public:
         return true;
     }
     stat_counters counters;
+    io_faults* faults = nullptr; ///< tests only: see io_faults.hpp
+
+    /// The error the operation about to start must complete with (a test's fault), or none.
+    boost::system::error_code fault(io_point p) { return faults ? faults->next(p) : boost::system::error_code{}; }
+
     SSL_SESSION* session = nullptr; ///< the latest session the server gave, for resumption
 
     void setup_tls() {
@@ -318,15 +325,15 @@ public:
             bump(counters.idle, -1);
         }
         for (auto& c : connections) c->close();
-        for (call_state& c : calls) {
-            c.timer.cancel();
-            if (c.connecting) c.io_signal.emit(asio::cancellation_type::terminal); // a name lookup
-        }
+        interrupt_calls();
         ++watchdog_generation;
         watchdog_at = clock_type::time_point::max();
         watchdog.cancel();
         upkeep.cancel();
     }
+
+    /// Tells every live call the client is shutting down (defined with the engine's steps).
+    void interrupt_calls() noexcept;
 
     /// Closes the idle connections whose socket shows the server closed them.
     void evict_closed_idle() {
@@ -385,8 +392,6 @@ inline bool is_certificate_failure(const boost::system::error_code& ec) noexcept
            ERR_GET_REASON(ec.value()) == SSL_R_CERTIFICATE_VERIFY_FAILED;
 }
 
-/// How one attempt went, before the retry rules look at it.
-
 /// Maps a socket-level failure of an attempt to the library's error.
 inline error_code transport_error(const boost::system::error_code& ec) {
     if (is_certificate_failure(ec)) return errc::tls_verification_failed;
@@ -406,13 +411,6 @@ inline error_code exchange_error(const boost::system::error_code& ec) {
     return transport_error(ec);
 }
 
-/// The error a call ends with when it stops waiting for something.
-inline error_code interruption(const client_impl& c, bool was_cancelled) {
-    if (was_cancelled) return asio::error::operation_aborted;
-    if (c.shut_down) return errc::client_shut_down;
-    return errc::deadline_exceeded;
-}
-
 /// A name lookup that nobody has to wait for. getaddrinfo cannot be interrupted, so when the
 /// attempt's time runs out, or the call is cancelled or the client shut down, the wait ends at
 /// once and the lookup finishes on its own, in the background, with nobody to tell.
@@ -426,6 +424,7 @@ struct name_lookup {
 };
 
 inline awaitable<boost::system::error_code> resolve(client_impl& c, tcp::resolver::results_type& out) {
+    if (auto injected = c.fault(io_point::resolve)) co_return injected;
     auto lookup = std::make_shared<name_lookup>(c.user_ex);
     lookup->resolver.async_resolve(
         c.url.host, c.url.port,
@@ -451,7 +450,7 @@ inline awaitable<boost::system::error_code> open_connection(client_impl& c, conn
     if (c.host_is_ip) {
         // An address needs no lookup (and no resolver thread).
         tcp::endpoint endpoint(asio::ip::make_address(c.url.host), static_cast<unsigned short>(std::stoi(c.url.port)));
-        std::tie(cec) = co_await tcp_layer.async_connect(endpoint, use_tuple);
+        if (!(cec = c.fault(io_point::connect))) std::tie(cec) = co_await tcp_layer.async_connect(endpoint, use_tuple);
     } else {
         tcp::resolver::results_type endpoints;
         auto rec = co_await resolve(c, endpoints);
@@ -462,7 +461,8 @@ inline awaitable<boost::system::error_code> open_connection(client_impl& c, conn
         if (c.shut_down || cancelled(co_await asio::this_coro::cancellation_state))
             co_return asio::error::operation_aborted;
         tcp::endpoint ignored_endpoint;
-        std::tie(cec, ignored_endpoint) = co_await asio::async_connect(tcp_layer, endpoints, use_tuple);
+        if (!(cec = c.fault(io_point::connect)))
+            std::tie(cec, ignored_endpoint) = co_await asio::async_connect(tcp_layer, endpoints, use_tuple);
     }
     if (cec) {
         detail = "connecting to " + c.url.host_header + ": " + cec.message();
@@ -487,7 +487,8 @@ inline awaitable<boost::system::error_code> open_connection(client_impl& c, conn
     }
     if (c.session) SSL_set_session(ssl, c.session);
     if (c.shut_down) co_return asio::error::operation_aborted;
-    auto [hec] = co_await conn.stream.async_handshake(ssl::stream_base::client, use_tuple);
+    boost::system::error_code hec = c.fault(io_point::handshake);
+    if (!hec) std::tie(hec) = co_await conn.stream.async_handshake(ssl::stream_base::client, use_tuple);
     if (hec) {
         long verify = SSL_get_verify_result(ssl);
         if (verify != X509_V_OK) {
@@ -577,20 +578,21 @@ inline void write_request(const client_impl& c, const call_state& call, std::str
 // before it; every step runs on the client's executor. No step blocks, and none but the first
 // runs inside the initiating function.
 
-inline void next_attempt(call_state& call);
-inline void on_rate_limit_waited(call_state& call, const boost::system::error_code&, std::size_t);
+inline void carry_out(call_state& call, call_action next);
+inline void reserve_budget(call_state& call);
 inline void take_connection(call_state& call);
 inline void on_queue_waited(call_state& call, const boost::system::error_code&, std::size_t);
-inline void start_attempt(call_state& call, connection* conn);
+inline void use_slot(call_state& call, connection* conn);
+inline void on_woken(call_state& call, const boost::system::error_code&, std::size_t);
 inline void send_request(call_state& call);
 inline void on_written(call_state& call, const boost::system::error_code& ec, std::size_t);
 inline void read_more(call_state& call);
 inline void on_read(call_state& call, const boost::system::error_code& ec, std::size_t bytes);
 inline void response_read(call_state& call);
-inline void on_backoff_waited(call_state& call, const boost::system::error_code&, std::size_t);
 inline void connection_opened(call_state& call, const boost::system::error_code& ec);
 inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some,
                             const char* why = nullptr);
+inline void close_failed_exchange(call_state& call);
 inline void attempt_failed(call_state& call, std::string_view body);
 inline void attempt_ended(call_state& call) noexcept;
 inline void abandon_call(call_state& call) noexcept;
@@ -623,8 +625,7 @@ inline void out_of_memory(call_state& call) {
         call.fail(errc::out_of_memory, diagnostics{});
         return;
     }
-    if (call.connecting) { // the opening never started
-        call.connecting = false;
+    if (call.machine.opening() && call.conn) { // the opening never started
         c.give_back(std::exchange(call.conn, nullptr), client_impl::given_back::never_opened);
     }
     if (call.queued()) {
@@ -672,10 +673,23 @@ struct call_step {
     }
 };
 
+using step_function = void (*)(call_state&, const boost::system::error_code&, std::size_t);
+
+/// A test's fault for the operation about to start: when there is one, the step after it is
+/// queued with the fault's error, as the operation would have completed, and true is returned.
+inline bool completed_by_fault(call_state& call, io_point point, step_function next) {
+    client_impl& c = *call.client;
+    if (!c.faults) return false;
+    boost::system::error_code injected = c.fault(point);
+    if (!injected) return false;
+    asio::post(step_executor(c), [step = call_step{call_ref(call), next}, injected]() mutable { step(injected, 0); });
+    return true;
+}
+
 /// Waits on the call's timer until `when` (or until woken, cancelled or shut down).
-inline void wait_until(call_state& call, clock_type::time_point when,
-                       void (*next)(call_state&, const boost::system::error_code&, std::size_t)) {
+inline void wait_until(call_state& call, clock_type::time_point when, step_function next) {
     call.timer.expires_at(when);
+    if (completed_by_fault(call, io_point::wait, next)) return;
     call.timer.async_wait(call_step{call_ref(call), next});
 }
 
@@ -709,17 +723,11 @@ inline void arm_watchdog(const std::shared_ptr<client_impl>& c, clock_type::time
     c->watchdog_at = at; // only once waiting: if the wait could not start, the next attempt arms it
 }
 
-/// When the call's attempt runs out: its own end, or sooner while a connection is opened.
-inline clock_type::time_point watched_expiry(const call_state& call) noexcept {
-    if (call.connecting && call.conn) return std::min(call.attempt_expiry, call.conn->connect_by);
-    return call.attempt_expiry;
-}
-
 inline void attempt_started(call_state& call) {
     client_impl& c = *call.client;
-    call.timed_out = false;
     c.attempts.push_front(call);
-    if (call.attempt_expiry < c.watchdog_at) arm_watchdog(call.client, call.attempt_expiry);
+    auto expiry = call.machine.watched_expiry();
+    if (expiry < c.watchdog_at) arm_watchdog(call.client, expiry);
 }
 
 inline void stop_watchdog(client_impl& c) noexcept {
@@ -752,13 +760,22 @@ inline void attempt_ended(call_state& call) noexcept {
     }
 }
 
-inline error_code timeout_error(const call_state& call) {
-    return call.deadline_bound ? errc::deadline_exceeded : errc::attempt_timeout;
+/// Interrupts what the call is waiting for, as its machine says.
+inline void interrupt_io(call_state& call, interrupt what) noexcept {
+    switch (what) {
+    case interrupt::none: return;
+    case interrupt::timer: call.timer.cancel(); return;
+    case interrupt::opening: call.io_signal.emit(asio::cancellation_type::terminal); return;
+    case interrupt::exchange:
+        // The exchange fails with operation_aborted and the connection is closed: a response
+        // half read cannot be resumed anyway.
+        if (call.conn) call.conn->cancel_io();
+        return;
+    }
 }
 
-/// Which limit ran out, in the words of a diagnostic: the call's deadline or the attempt's time.
-inline const char* time_limit_words(const call_state& call) {
-    return call.deadline_bound ? "before the call's deadline" : "within the attempt's time";
+inline void client_impl::interrupt_calls() noexcept {
+    for (call_state& call : calls) interrupt_io(call, call.machine.shutdown());
 }
 
 inline void on_watchdog(const std::shared_ptr<client_impl>& c, std::uint64_t generation) {
@@ -767,47 +784,25 @@ inline void on_watchdog(const std::shared_ptr<client_impl>& c, std::uint64_t gen
     auto now = clock_type::now();
     auto next = clock_type::time_point::max();
     for (call_state& call : c->attempts) {
-        if (call.timed_out) continue;
-        auto expiry = watched_expiry(call);
+        if (call.machine.timed_out()) continue;
+        auto expiry = call.machine.watched_expiry();
         if (expiry > now) {
             next = std::min(next, expiry);
             continue;
         }
-        call.timed_out = true;
-        if (call.connecting) {
-            call.io_signal.emit(asio::cancellation_type::terminal);
-        } else if (call.conn) {
-            call.conn->cancel_io();
-        }
+        interrupt_io(call, call.machine.expire(now));
     }
     if (next != clock_type::time_point::max()) arm_watchdog(c, next);
 }
 
-/// Whether the call must stop now; if so, it ends with `interruption(...)`.
-inline bool interrupted(call_state& call) {
-    client_impl& c = *call.client;
-    if (!call.cancel_requested && !c.shut_down) return false;
-    fail_call(call, interruption(c, call.cancel_requested), {});
+/// The call's own key, when the caller gave none: fixed once, so every attempt sends it.
+inline bool make_idempotency_key(client_impl& c, call_state& call) {
+    if (!call.wants_key || !call.idempotency_key.empty()) return true;
+    std::array<std::uint8_t, 16> bytes{};
+    if (!c.random_bytes(bytes.data(), bytes.size())) return false;
+    auto key = format_uuid_v4(bytes);
+    call.idempotency_key.assign(std::string_view(key.data(), key.size()));
     return true;
-}
-
-/// The first step's checks: a refusal found at the start, a client already shut down; then the
-/// call's own key when the caller gave none.
-inline error_code prepare_call(client_impl& c, call_state& call, std::string& why) {
-    auto bad = [&why](errc e, const char* reason) {
-        why = reason;
-        return error_code(e);
-    };
-    if (call.refusal) return bad(call.refused, call.refusal);
-    if (c.shut_down) return bad(errc::client_shut_down, "the client was shut down before the call started");
-    if (call.wants_key && call.idempotency_key.empty()) {
-        std::array<std::uint8_t, 16> bytes{};
-        if (!c.random_bytes(bytes.data(), bytes.size()))
-            return bad(errc::invalid_config, "the system's random source failed");
-        auto key = format_uuid_v4(bytes);
-        call.idempotency_key.assign(std::string_view(key.data(), key.size()));
-    }
-    return {};
 }
 
 /// Terminal and partial cancellation both end a call; total alone is not supported (a POST on
@@ -826,6 +821,21 @@ struct cancel_relay {
     std::atomic<bool> requested{false}; ///< set by the caller's thread
 };
 
+/// Carries out the actions that need nothing but the call. The others are carried out where
+/// they arise, with what is at hand there (a slot, a connection, an answer).
+inline void carry_out(call_state& call, call_action next) {
+    call_machine& m = call.machine;
+    switch (next) {
+    case call_action::reserve_budget: reserve_budget(call); return;
+    case call_action::take_connection: take_connection(call); return;
+    case call_action::wait: wait_until(call, m.wake_at(), &on_woken); return;
+    case call_action::wait_in_queue: wait_until(call, m.deadline(), &on_queue_waited); return;
+    case call_action::send_request: send_request(call); return;
+    case call_action::complete: fail_call(call, m.error(), m.why() ? std::string(m.why()) : std::string()); return;
+    default: BOOST_ASSERT_MSG(false, "carried out where it arises"); return;
+    }
+}
+
 /// The first step, on the client's executor. A cancellation that came before it ends the call
 /// here, before anything is sent.
 inline void begin_call(call_state& call) {
@@ -833,57 +843,44 @@ inline void begin_call(call_state& call) {
     bump(c.counters.calls_started);
     bump(c.counters.in_flight);
     c.calls.push_front(call);
-    if (call.relay && call.relay->requested.load(std::memory_order_relaxed)) call.cancel_requested = true;
-    if (call.cancel_requested) {
-        fail_call(call, asio::error::operation_aborted, "cancelled before it started");
+    call_machine& m = call.machine;
+    if (call.relay && call.relay->requested.load(std::memory_order_relaxed)) m.cancel();
+    call_action next = m.start(call.refused, call.refusal, c.shut_down);
+    if (next != call_action::complete && !make_idempotency_key(c, call)) {
+        fail_call(call, errc::invalid_config, "the system's random source failed");
         return;
     }
-    std::string why;
-    if (error_code ec = prepare_call(c, call, why)) {
-        fail_call(call, ec, std::move(why));
-        return;
-    }
-    next_attempt(call);
+    carry_out(call, next);
 }
 
 /// Starts an attempt: through the rate limiter (every attempt is a request Stripe counts), then
 /// to a connection.
-inline void next_attempt(call_state& call) {
+inline void reserve_budget(call_state& call) {
     client_impl& c = *call.client;
     call.status = 0;
     call.request_id = {};
     call.should_retry.reset();
     call.replayed = false;
-    call.report = {};
-    if (c.limiter.enabled()) {
-        auto wait = c.limiter.reserve(clock_type::now(), call.deadline);
-        if (!wait) {
-            fail_call(call, errc::deadline_exceeded, "the rate limit leaves no room before the deadline");
-            return;
-        }
-        if (wait->count() > 0) {
-            bump(c.counters.rate_limited);
-            wait_until(call, clock_type::now() + *wait, &on_rate_limit_waited);
-            return;
-        }
+    if (!c.limiter.enabled()) {
+        carry_out(call, call.machine.budget_reserved(clock_type::duration::zero(), {}));
+        return;
     }
-    take_connection(call);
+    auto now = clock_type::now();
+    auto wait = c.limiter.reserve(now, call.machine.deadline());
+    if (wait && wait->count() > 0) bump(c.counters.rate_limited);
+    carry_out(call, call.machine.budget_reserved(wait, now));
 }
 
-inline void on_rate_limit_waited(call_state& call, const boost::system::error_code&, std::size_t) {
-    if (interrupted(call)) return;
-    take_connection(call);
+/// The wait for the rate limiter or for backoff ended (or was cut short).
+inline void on_woken(call_state& call, const boost::system::error_code&, std::size_t) {
+    carry_out(call, call.machine.woken(clock_type::now()));
 }
 
 /// An idle connection, a free slot to open one in, or a place in the queue.
 inline void take_connection(call_state& call) {
     client_impl& c = *call.client;
-    if (c.shut_down) {
-        fail_call(call, errc::client_shut_down, {});
-        return;
-    }
     c.evict_expired_idle();
-    auto got = c.pool.acquire(call.fresh);
+    auto got = c.pool.acquire(call.machine.fresh());
     connection* conn = got.connection;
     switch (got.kind) {
     case pool_type::acquire_kind::reuse: bump(c.counters.idle, -1); break;
@@ -893,43 +890,48 @@ inline void take_connection(call_state& call) {
         c.close_connection(conn);
         conn = nullptr;
         break;
-    case pool_type::acquire_kind::overflow: fail_call(call, errc::too_many_pending, {}); return;
+    case pool_type::acquire_kind::overflow: carry_out(call, call.machine.overflowed()); return;
     case pool_type::acquire_kind::wait:
         call.granted = false;
         call.connection = nullptr;
         c.pool.enqueue(call);
         bump(c.counters.waiters);
-        wait_until(call, call.deadline, &on_queue_waited);
+        carry_out(call, call.machine.queued());
         return;
     }
-    start_attempt(call, conn);
+    use_slot(call, conn);
 }
 
 /// Woken: handed a slot by give_back() (the timer was cancelled), or the deadline, the caller or
 /// a shutdown ended the wait.
 inline void on_queue_waited(call_state& call, const boost::system::error_code&, std::size_t) {
     client_impl& c = *call.client;
-    bool stop = call.cancel_requested || c.shut_down;
-    if (!call.granted || stop) {
+    call_action next =
+        call.machine.queue_woken(call.granted, call.granted ? clock_type::time_point{} : clock_type::now());
+    if (next == call_action::wait_in_queue) { // woken for nothing: still in the queue
+        carry_out(call, next);
+        return;
+    }
+    if (next == call_action::complete) {
         if (call.granted) {
             c.give_back(call.connection, client_impl::given_back::unused); // on to the next waiter
         } else {
             c.pool.remove(call);
             bump(c.counters.waiters, -1);
         }
-        fail_call(call, interruption(c, call.cancel_requested), {});
+        carry_out(call, next);
         return;
     }
     connection* conn = call.connection;
-    if (call.fresh && conn) {
+    if (call.machine.fresh() && conn) {
         c.close_connection(conn);
         conn = nullptr;
     }
-    start_attempt(call, conn);
+    use_slot(call, conn);
 }
 
-/// The call holds a slot: `conn`, or null to open a new connection in it.
-inline void start_attempt(call_state& call, connection* conn) {
+/// The call holds a slot: `conn` to reuse, or null to open a new connection in it.
+inline void use_slot(call_state& call, connection* conn) {
     client_impl& c = *call.client;
     // Every reuse first reads what is waiting, without blocking: a close by the server is
     // replaced before sending rather than found after, and bytes left over from an earlier
@@ -939,27 +941,20 @@ inline void start_attempt(call_state& call, connection* conn) {
         c.close_connection(conn);
         conn = nullptr;
     }
-    // A waiter may be handed a connection just as its deadline passes: give it back unused
-    // rather than send a request that can only time out.
-    auto now = clock_type::now();
-    if (now >= call.deadline) {
+    call_action next = call.machine.taken(conn != nullptr, clock_type::now(), c.cfg.connect_timeout);
+    if (next == call_action::complete) {
         c.give_back(conn, client_impl::given_back::unused);
-        fail_call(call, errc::deadline_exceeded, {});
+        carry_out(call, next);
         return;
     }
-    ++call.attempts;
-    call.fresh = false;
-    call.deadline_bound = call.deadline <= now + call.attempt_timeout;
-    call.attempt_expiry = call.deadline_bound ? call.deadline : now + call.attempt_timeout;
     try {
         attempt_started(call);
     } catch (const std::bad_alloc&) { // the slot (and connection) are not the call's yet
         c.give_back(conn, client_impl::given_back::unused);
         throw;
     }
-    if (conn) {
+    if (next == call_action::send_request) {
         call.conn = conn;
-        call.report.reused = true;
         bump(c.counters.reuses);
         send_request(call);
         return;
@@ -970,10 +965,6 @@ inline void start_attempt(call_state& call, connection* conn) {
         c.give_back(nullptr, client_impl::given_back::never_opened); // the slot taken for it
         throw;
     }
-    call.connecting = true;
-    // Opening has a limit of its own (connect_timeout); once open, the attempt's own applies.
-    call.conn->connect_by = now + c.cfg.connect_timeout;
-    if (watched_expiry(call) < c.watchdog_at) arm_watchdog(call.client, watched_expiry(call));
     struct on_opened {
         call_ref call;
         void operator()(std::exception_ptr e, boost::system::error_code ec) {
@@ -981,7 +972,6 @@ inline void start_attempt(call_state& call, connection* conn) {
             guarded_step(opened_for, [&] {
                 if (e) { // open_connection throws nothing but bad_alloc; nothing is opening now
                     opened_for.suspended = true;
-                    opened_for.connecting = false;
                     opened_for.client->give_back(std::exchange(opened_for.conn, nullptr),
                                                  client_impl::given_back::never_opened);
                     std::rethrow_exception(e);
@@ -991,37 +981,24 @@ inline void start_attempt(call_state& call, connection* conn) {
         }
     };
     asio::co_spawn(
-        c.ex, open_connection(c, *call.conn, call.report.detail),
+        c.ex, open_connection(c, *call.conn, call.machine.report().detail),
         asio::bind_cancellation_slot(call.io_signal.slot(), asio::bind_executor(c.ex, on_opened{call_ref(call)})));
 }
 
 inline void connection_opened(call_state& call, const boost::system::error_code& ec) {
     client_impl& c = *call.client;
     call.suspended = true;
-    bool connect_timed_out = call.timed_out && watched_expiry(call) < call.attempt_expiry;
-    call.connecting = false;
-    if (ec || call.cancel_requested || call.timed_out || c.shut_down) {
-        attempt_ended(call);
-        c.give_back(std::exchange(call.conn, nullptr), client_impl::given_back::never_opened);
-        bump(c.counters.connect_failures);
-        attempt_report& rep = call.report;
-        rep.certificate_failure = ec == errc::tls_verification_failed || is_certificate_failure(ec);
-        rep.ec = call.cancel_requested     ? error_code(asio::error::operation_aborted)
-                 : c.shut_down             ? error_code(errc::client_shut_down)
-                 : connect_timed_out       ? error_code(errc::connection_error)
-                 : call.timed_out          ? timeout_error(call)
-                 : rep.certificate_failure ? error_code(errc::tls_verification_failed)
-                                           : transport_error(ec);
-        if (call.timed_out && !call.cancel_requested && !c.shut_down)
-            rep.detail = (connect_timed_out ? std::string("no connection within connect_timeout")
-                                            : std::string("no connection ") + time_limit_words(call)) +
-                         " (" + rep.detail + ")";
-        attempt_failed(call, {});
+    bool certificate_failure = ec == errc::tls_verification_failed || is_certificate_failure(ec);
+    if (call.machine.opened(ec, transport_error(ec), certificate_failure) == call_action::send_request) {
+        bump(c.counters.connections_opened);
+        bump(c.counters.open);
+        send_request(call);
         return;
     }
-    bump(c.counters.connections_opened);
-    bump(c.counters.open);
-    send_request(call);
+    attempt_ended(call);
+    c.give_back(std::exchange(call.conn, nullptr), client_impl::given_back::never_opened);
+    bump(c.counters.connect_failures);
+    attempt_failed(call, {});
 }
 
 inline void send_request(call_state& call) {
@@ -1029,14 +1006,15 @@ inline void send_request(call_state& call) {
     connection& conn = *call.conn;
     bump(c.counters.attempts);
     write_request(c, call, conn.out);
+    if (completed_by_fault(call, io_point::write, &on_written)) return;
     asio::async_write(conn.stream, asio::buffer(conn.out), call_step{call_ref(call), &on_written});
 }
 
 inline void on_written(call_state& call, const boost::system::error_code& ec, std::size_t) {
     client_impl& c = *call.client;
     connection& conn = *call.conn;
-    if (ec || call.cancel_requested || call.timed_out || c.shut_down) {
-        exchange_failed(call, ec, false);
+    if (call.machine.written(ec, exchange_error(ec)) != call_action::read_response) {
+        close_failed_exchange(call);
         return;
     }
     conn.reader.start(response_limits_for(c.cfg));
@@ -1051,14 +1029,15 @@ inline void read_more(call_state& call) {
         exchange_failed(call, errc::response_too_large, true);
         return;
     }
-    conn.stream.async_read_some(conn.buffer.prepare(space), call_step{call_ref(call), &on_read});
+    auto into = conn.buffer.prepare(space);
+    if (completed_by_fault(call, io_point::read, &on_read)) return;
+    conn.stream.async_read_some(into, call_step{call_ref(call), &on_read});
 }
 
 inline void on_read(call_state& call, const boost::system::error_code& ec, std::size_t bytes) {
-    client_impl& c = *call.client;
     connection& conn = *call.conn;
     conn.buffer.commit(bytes);
-    if (call.cancel_requested || c.shut_down || (ec && call.timed_out)) {
+    if (call.machine.read_interrupted(ec)) {
         exchange_failed(call, ec ? ec : asio::error::operation_aborted, conn.reader.got_some());
         return;
     }
@@ -1110,7 +1089,7 @@ inline void response_read(call_state& call) {
     // A large answer's buffer is not kept for the life of the connection.
     if (conn.buffer.capacity() > 16 * 1024 && conn.buffer.size() == 0) conn.buffer.shrink_to_fit();
     std::string_view body = res.body();
-    if (call.status >= 200 && call.status < 300) {
+    if (call.machine.response_complete(call.status) == call_action::deliver) {
         c.budget.on_success();
         call.deliver(body); // the typed half parses, finishes (giving the connection back) and completes
         return;
@@ -1118,33 +1097,18 @@ inline void response_read(call_state& call) {
     attempt_failed(call, body);
 }
 
-/// The write or the read failed (or the call was interrupted meanwhile): the connection is
-/// closed, its slot given back, and the failure judged.
-inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some, const char* why) {
-    client_impl& c = *call.client;
+/// The machine judged the exchange failed: the connection is closed, its slot given back, and
+/// the failure judged.
+inline void close_failed_exchange(call_state& call) {
     attempt_ended(call);
-    attempt_report& rep = call.report;
-    bool was_cancelled = call.cancel_requested;
-    rep.stale = rep.reused && !got_some && !was_cancelled && !c.shut_down && !call.timed_out;
-    if (was_cancelled) {
-        rep.ec = asio::error::operation_aborted;
-    } else if (c.shut_down) {
-        rep.ec = errc::client_shut_down;
-    } else if (call.timed_out) {
-        rep.ec = timeout_error(call);
-    } else {
-        rep.ec = exchange_error(ec);
-    }
-    rep.unusable = rep.ec == errc::malformed_response || rep.ec == errc::response_too_large;
-    if (call.timed_out && !was_cancelled) {
-        rep.detail = std::string(got_some ? "the response did not complete " : "no response ") + time_limit_words(call);
-    } else if (why) {
-        rep.detail = why;
-    } else {
-        rep.detail = ec ? "reading the response: " + ec.message() : rep.ec.message();
-    }
-    c.give_back(std::exchange(call.conn, nullptr), client_impl::given_back::closed);
+    call.client->give_back(std::exchange(call.conn, nullptr), client_impl::given_back::closed);
     attempt_failed(call, {});
+}
+
+/// The write or the read failed (or the call was interrupted meanwhile).
+inline void exchange_failed(call_state& call, const boost::system::error_code& ec, bool got_some, const char* why) {
+    call.machine.exchange_failed(ec, exchange_error(ec), got_some, why);
+    close_failed_exchange(call);
 }
 
 /// Gives back the connection the call holds: to the pool (or the next waiter) when it can serve
@@ -1160,21 +1124,17 @@ inline void give_back_connection(call_state& call) noexcept {
 /// connection is still held): records it, then stops the call or goes again, after a backoff.
 inline void attempt_failed(call_state& call, std::string_view body) {
     client_impl& c = *call.client;
-    attempt_report& rep = call.report;
-    attempt_outcome outcome;
-    outcome.got_response = !rep.ec;
-    outcome.status = call.status;
-    outcome.should_retry = call.should_retry;
-    outcome.certificate_failure = rep.certificate_failure;
-    outcome.caller_cancelled = rep.ec == asio::error::operation_aborted || rep.ec == errc::client_shut_down ||
-                               rep.ec == errc::deadline_exceeded;
-    outcome.response_unusable = rep.unusable;
+    call_machine& m = call.machine;
+    attempt_report& rep = m.report();
+    answer_facts answer;
+    answer.status = call.status;
+    answer.should_retry = call.should_retry;
 
     diagnostics& diag = call.failure();
     diagnostics fields;
     if (!rep.ec) {
         parse_stripe_error(body, fields);
-        outcome.lock_timeout = fields.code == "lock_timeout";
+        answer.lock_timeout = fields.code == "lock_timeout";
     }
     give_back_connection(call);
 
@@ -1185,24 +1145,18 @@ inline void attempt_failed(call_state& call, std::string_view body) {
     record.reused_connection = rep.reused;
     record.stale_connection = rep.stale;
 
-    const retry_decision next = decide_after_failure(
-        outcome, rep.stale, *call.retries, c.budget, [&c] { return c.jitter.next(); }, clock_type::now(),
-        call.deadline);
-    if (next.stale_resend) {
-        call.stale_resent = true;
-        bump(c.counters.stale_resends);
-    }
-    if (next.retry) bump(c.counters.retries);
-    if (next.throttled) {
+    const call_action next = m.after_failure(
+        answer, record.ec, c.budget, [&c] { return c.jitter.next(); }, clock_type::now());
+    const retry_decision& decided = m.decision();
+    if (decided.stale_resend) bump(c.counters.stale_resends);
+    if (decided.retry) bump(c.counters.retries);
+    if (decided.throttled) {
         bump(c.counters.retries_throttled);
         rep.detail += rep.detail.empty() ? "not retried: the client's retry budget is spent"
                                          : " (not retried: the client's retry budget is spent)";
     }
-    call.fresh = next.fresh;
-    const bool again = next.again;
-    const std::chrono::milliseconds wait = next.wait;
-    record.wait_before_next = wait;
-    if (!again) {
+    record.wait_before_next = decided.wait;
+    if (next == call_action::complete) {
         diag.http_status = call.status;
         diag.request_id = record.request_id;
         diag.detail = std::move(rep.detail);
@@ -1213,35 +1167,13 @@ inline void attempt_failed(call_state& call, std::string_view body) {
         diag.param = std::move(fields.param);
         diag.doc_url = std::move(fields.doc_url);
     }
-    error_code stop_with = record.ec;
     diag.failed_attempts.push_back(std::move(record));
-    if (!again) {
-        fail_call(call, stop_with, {});
-        return;
-    }
-    if (wait.count() > 0) {
-        wait_until(call, clock_type::now() + wait, &on_backoff_waited);
-        return;
-    }
-    next_attempt(call);
-}
-
-inline void on_backoff_waited(call_state& call, const boost::system::error_code&, std::size_t) {
-    if (interrupted(call)) return;
-    next_attempt(call);
+    carry_out(call, next);
 }
 
 inline void cancel_call(call_state& call, asio::cancellation_type type) {
     if (call.finished || !ends_call(type)) return;
-    call.cancel_requested = true;
-    call.timer.cancel(); // a wait in the queue, for the rate limiter or for backoff
-    if (call.connecting) {
-        call.io_signal.emit(asio::cancellation_type::terminal);
-    } else if (call.conn) {
-        // The exchange fails with operation_aborted and the connection is closed: a response
-        // half read cannot be resumed anyway.
-        call.conn->cancel_io();
-    }
+    interrupt_io(call, call.machine.cancel());
 }
 
 STRIPE_ASIO_DECL void connect_cancellation(call_state& call, asio::cancellation_slot slot) {
@@ -1272,6 +1204,7 @@ STRIPE_ASIO_DECL void finish_call(call_state& call, bool succeeded) noexcept {
     attempt_ended(call);
     give_back_connection(call);
     call.finished = true;
+    call.machine.finish();
     unlink_from(c.calls, call);
     if (call.relay) call.relay->call = nullptr;
     bump(c.counters.in_flight, -1);
@@ -1292,6 +1225,7 @@ inline void abandon_call(call_state& call) noexcept {
     }
     if (call.relay) call.relay->call = nullptr;
     call.finished = true;
+    call.machine.finish();
     call.drop();
 }
 
@@ -1311,7 +1245,7 @@ STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why
         diag.http_status = call.status; // a 2xx whose body is not what was promised
         diag.request_id = call.request_id.str();
     }
-    diag.attempts = call.attempts;
+    diag.attempts = call.machine.attempts();
     diag.idempotency_key = call.idempotency_key.str();
     redact_server_text(diag, call.client->cfg.api_key);
     call.fail(ec, std::move(diag));
@@ -1392,6 +1326,8 @@ STRIPE_ASIO_DECL asio::any_io_executor user_executor(const client_impl& impl) no
 
 STRIPE_ASIO_DECL bool client_is_thread_safe(const client_impl& c) noexcept { return c.cfg.thread_safe; }
 
+STRIPE_ASIO_DECL void set_io_faults(client_impl& c, io_faults* plan) noexcept { c.faults = plan; }
+
 /// Checks the caller's options and takes from them what the call keeps: its key, the account
 /// header, the deadline and the retry budget. The first problem found is refused at the first step.
 inline void apply_options(const client_impl& c, call_state& call, const request_options* given) {
@@ -1414,10 +1350,10 @@ inline void apply_options(const client_impl& c, call_state& call, const request_
     if (call.refusal) return; // refused: it sends nothing, so its diagnostics name no key
     if (call.wants_key) call.idempotency_key.assign(opts.idempotency_key.view());
     call.stripe_account.assign(opts.stripe_account.view());
-    call.attempt_timeout = opts.attempt_timeout.value_or(c.cfg.attempt_timeout);
     auto total = opts.call_timeout.value_or(c.cfg.call_timeout);
-    if (total.count() > 0) call.deadline = clock_type::now() + total;
-    call.retries.emplace(c.cfg.retry, opts.max_retries.value_or(c.cfg.retry.max_retries));
+    call.machine.set_limits(total.count() > 0 ? clock_type::now() + total : clock_type::time_point::max(),
+                            opts.attempt_timeout.value_or(c.cfg.attempt_timeout), c.cfg.retry,
+                            opts.max_retries.value_or(c.cfg.retry.max_retries));
 }
 
 /// Runs `fill` (what the call will send), then launches the call. Running out of memory before
