@@ -28,9 +28,11 @@ const error_code aborted = boost::asio::error::operation_aborted;
 
 double half() { return 0.5; }
 
+const retry_config default_retry; ///< the machine keeps a reference to its retry_config
+
 /// A machine with the client's defaults: no deadline, 10 s attempts, 2 retries.
 call_machine make_machine(time_point deadline = time_point::max(), std::chrono::milliseconds attempt = 10s,
-                          retry_config cfg = {}) {
+                          const retry_config& cfg = default_retry) {
     call_machine m;
     m.set_limits(deadline, attempt, cfg, cfg.max_retries);
     return m;

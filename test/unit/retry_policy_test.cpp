@@ -43,6 +43,8 @@ long long delay_ms(unsigned retry, const retry_config& cfg, double jitter) {
     return static_cast<long long>(backoff_delay(retry, cfg, jitter).count());
 }
 
+const retry_config defaults; ///< retry_state keeps a reference
+
 retry_config custom_config() {
     retry_config cfg;
     cfg.initial_delay = 100ms;
@@ -248,7 +250,7 @@ TEST_CASE("jitter_source: 10000 draws lie in [0.5, 1) with mean about 0.75") {
 // ---- one call's budget ----
 
 TEST_CASE("retry_state: max_retries 2 allows exactly two retries of a 500") {
-    retry_state s(retry_config{}, 2);
+    retry_state s(defaults, 2);
     CHECK(s.retries() == 0);
     CHECK(s.take_retry(response(500)));
     CHECK(s.retries() == 1);
@@ -259,14 +261,14 @@ TEST_CASE("retry_state: max_retries 2 allows exactly two retries of a 500") {
 }
 
 TEST_CASE("retry_state: max_retries 0 allows none") {
-    retry_state s(retry_config{}, 0);
+    retry_state s(defaults, 0);
     CHECK_FALSE(s.take_retry(response(500)));
     CHECK_FALSE(s.take_retry(no_response()));
     CHECK(s.retries() == 0);
 }
 
 TEST_CASE("retry_state: a non-retryable outcome does not use the budget") {
-    retry_state s(retry_config{}, 1);
+    retry_state s(defaults, 1);
     CHECK_FALSE(s.take_retry(response(400)));
     CHECK_FALSE(s.take_retry(response(429)));
     CHECK(s.retries() == 0);
@@ -275,12 +277,12 @@ TEST_CASE("retry_state: a non-retryable outcome does not use the budget") {
 }
 
 TEST_CASE("retry_state: the stale-connection resend happens once, outside the budget") {
-    retry_state s(retry_config{}, 0);
+    retry_state s(defaults, 0);
     CHECK(s.take_stale_resend());
     CHECK_FALSE(s.take_stale_resend());
     CHECK(s.retries() == 0);
 
-    retry_state t(retry_config{}, 1);
+    retry_state t(defaults, 1);
     CHECK(t.take_stale_resend());
     CHECK(t.take_retry(no_response()));
     CHECK_FALSE(t.take_retry(no_response()));
@@ -296,14 +298,15 @@ TEST_CASE("retry_state: retry_stale_connection = false disables the stale resend
 }
 
 TEST_CASE("retry_state: next_delay grows with each retry taken") {
-    retry_state s(retry_config{}, 4);
+    retry_state s(defaults, 4);
     std::vector<long long> delays;
     while (s.take_retry(response(503))) delays.push_back(static_cast<long long>(s.next_delay(0.999).count()));
     CHECK(delays == std::vector<long long>{500, 999, 1998, 3996});
 }
 
 TEST_CASE("retry_state: next_delay uses the state's own config") {
-    retry_state s(custom_config(), 3);
+    const retry_config custom = custom_config();
+    retry_state s(custom, 3);
     REQUIRE(s.take_retry(no_response()));
     CHECK(s.next_delay(0.5) == 100ms);
     REQUIRE(s.take_retry(no_response()));

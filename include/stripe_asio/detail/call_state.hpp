@@ -49,8 +49,8 @@ public:
     bool in_attempt() const noexcept { return list_hook<attempt_tag>::is_linked(); }
 
     /// The typed half (call_op): parse a 2xx body into the result and complete the call.
-    /// Called with the connection still held, so the body stays valid.
-    virtual void deliver(std::string_view body) = 0;
+    /// Called with the connection still held, so the body and its Request-Id stay valid.
+    virtual void deliver(std::string_view body, const fixed_string<64>& request_id) = 0;
     /// The typed half: complete the call with an error (the call has already been finished).
     virtual void fail(error_code ec, diagnostics diag) = 0;
     /// The typed half: free the call without completing it (its execution context is gone).
@@ -80,8 +80,7 @@ public:
     bool conn_reusable = false;
 
     // The last response.
-    unsigned status = 0;
-    fixed_string<64> request_id;
+    unsigned status = 0; ///< its Request-Id stays with the connection that carried it
     std::optional<bool> should_retry;
     bool replayed = false;
 

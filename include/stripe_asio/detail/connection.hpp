@@ -3,6 +3,7 @@
 #define STRIPE_ASIO_DETAIL_CONNECTION_HPP
 
 #include <stripe_asio/detail/response_reader.hpp>
+#include <stripe_asio/fixed_string.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -36,6 +37,7 @@ struct connection {
     boost::beast::flat_buffer buffer; ///< response bytes not parsed yet; bounded (see response_limits)
     std::string out; ///< request bytes, rewritten for every request
     response_reader reader; ///< the response being read, then the last one read
+    fixed_string<64> request_id; ///< the last response's Request-Id, as kept (capture_request_id)
     clock_type::time_point idle_since{};
 
     /// Whether the last response left nothing behind that the TLS layer already holds: bytes

@@ -65,12 +65,15 @@ private:
 /// One call's retry bookkeeping: the budget, the stale-connection allowance, the delays.
 class retry_state {
 public:
-    retry_state(const retry_config& cfg, unsigned max_retries) noexcept : cfg_(cfg), max_retries_(max_retries) {}
+    /// `cfg` is kept by reference (the client's, which outlives its calls): a call waiting in
+    /// the queue carries a pointer, not a copy.
+    retry_state(const retry_config& cfg, unsigned max_retries) noexcept : cfg_(&cfg), max_retries_(max_retries) {}
+    retry_state(retry_config&&, unsigned) = delete;
 
     /// A reused connection failed before any response byte: resend once on a fresh connection,
     /// outside the retry budget, when the config allows it.
     bool take_stale_resend() noexcept {
-        if (!cfg_.retry_stale_connection || stale_resend_used_) return false;
+        if (!cfg_->retry_stale_connection || stale_resend_used_) return false;
         stale_resend_used_ = true;
         return true;
     }
@@ -83,10 +86,10 @@ public:
         return true;
     }
     unsigned retries() const noexcept { return retries_; }
-    std::chrono::milliseconds next_delay(double jitter) const { return backoff_delay(retries_, cfg_, jitter); }
+    std::chrono::milliseconds next_delay(double jitter) const { return backoff_delay(retries_, *cfg_, jitter); }
 
 private:
-    retry_config cfg_;
+    const retry_config* cfg_;
     unsigned max_retries_;
     unsigned retries_ = 0;
     bool stale_resend_used_ = false;

@@ -858,7 +858,6 @@ inline void begin_call(call_state& call) {
 inline void reserve_budget(call_state& call) {
     client_impl& c = *call.client;
     call.status = 0;
-    call.request_id = {};
     call.should_retry.reset();
     call.replayed = false;
     if (!c.limiter.enabled()) {
@@ -1079,7 +1078,7 @@ inline void response_read(call_state& call) {
     // A complete response counts even if the attempt's time ran out as it arrived.
     attempt_ended(call);
     call.status = res.status();
-    capture_request_id(call.request_id, res.field("Request-Id"), c.cfg.api_key);
+    capture_request_id(conn.request_id, res.field("Request-Id"), c.cfg.api_key);
     if (auto v = res.field("Stripe-Should-Retry"); !v.empty()) {
         if (beast::iequals(v, "true")) call.should_retry = true;
         else if (beast::iequals(v, "false")) call.should_retry = false;
@@ -1091,7 +1090,8 @@ inline void response_read(call_state& call) {
     std::string_view body = res.body();
     if (call.machine.response_complete(call.status) == call_action::deliver) {
         c.budget.on_success();
-        call.deliver(body); // the typed half parses, finishes (giving the connection back) and completes
+        call.deliver(body,
+                     conn.request_id); // the typed half parses, finishes (giving the connection back) and completes
         return;
     }
     attempt_failed(call, body);
@@ -1136,12 +1136,11 @@ inline void attempt_failed(call_state& call, std::string_view body) {
         parse_stripe_error(body, fields);
         answer.lock_timeout = fields.code == "lock_timeout";
     }
-    give_back_connection(call);
-
     attempt_record record;
+    if (call.conn) record.request_id = call.conn->request_id.str(); // an answer came on it
+    give_back_connection(call);
     record.ec = rep.ec ? rep.ec : error_code(errc_from_status(call.status, fields.type));
     record.http_status = call.status;
-    record.request_id = call.request_id.str();
     record.reused_connection = rep.reused;
     record.stale_connection = rep.stale;
 
@@ -1237,13 +1236,15 @@ inline void redact_server_text(diagnostics& diag, std::string_view api_key) {
 }
 
 STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why) {
+    // A 2xx whose body is not what was promised: its Request-Id, while its connection is held.
+    std::string answered_id = ec == errc::malformed_response && call.conn ? call.conn->request_id.str() : std::string();
     finish_call(call, false);
     diagnostics diag;
     if (call.diag) diag = std::move(*call.diag);
     if (!why.empty()) diag.detail = std::move(why);
     if (ec == errc::malformed_response && diag.http_status == 0) {
         diag.http_status = call.status; // a 2xx whose body is not what was promised
-        diag.request_id = call.request_id.str();
+        diag.request_id = std::move(answered_id);
     }
     diag.attempts = call.machine.attempts();
     diag.idempotency_key = call.idempotency_key.str();
