@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -25,29 +26,33 @@ public:
     void assign(std::string_view s) {
         if (s.size() <= N) {
             if (!s.empty()) std::memmove(inline_, s.data(), s.size()); // `s` may be our own text
-            size_ = s.size();
-            heap_.clear();
+            heap_.reset();
         } else {
-            heap_.assign(s);
-            size_ = 0;
+            std::unique_ptr<char[]> longer(new char[s.size()]);
+            std::memcpy(longer.get(), s.data(), s.size()); // before our own text can go
+            heap_ = std::move(longer);
         }
+        size_ = s.size();
     }
     void append(std::string_view s) {
-        if (heap_.empty() && size_ <= N && s.size() <= N - size_) {
-            s.copy(inline_ + size_, s.size());
+        if (size_ <= N && s.size() <= N - size_) { // still inline (written so no sum can wrap)
+            if (!s.empty()) std::memmove(inline_ + size_, s.data(), s.size());
             size_ += s.size();
             return;
         }
-        if (heap_.empty()) heap_.assign(inline_, size_);
-        heap_.append(s);
-        size_ = 0;
+        const std::size_t total = size_ + s.size();
+        std::unique_ptr<char[]> longer(new char[total]);
+        std::memcpy(longer.get(), data(), size_);
+        std::memcpy(longer.get() + size_, s.data(), s.size());
+        heap_ = std::move(longer);
+        size_ = total;
     }
     inline_string& operator+=(std::string_view s) {
         append(s);
         return *this;
     }
 
-    std::string_view view() const noexcept { return heap_.empty() ? std::string_view(inline_, size_) : heap_; }
+    std::string_view view() const noexcept { return std::string_view(data(), size_); }
     operator std::string_view() const noexcept { return view(); }
     std::string str() const { return std::string(view()); }
     bool empty() const noexcept { return view().empty(); }
@@ -57,9 +62,11 @@ public:
     friend std::ostream& operator<<(std::ostream& os, const inline_string& s) { return os << s.view(); }
 
 private:
+    const char* data() const noexcept { return size_ <= N ? inline_ : heap_.get(); }
+
     char inline_[N]{};
     std::size_t size_ = 0;
-    std::string heap_; ///< used (non-empty) only when the text is longer than N
+    std::unique_ptr<char[]> heap_; ///< holds the text when it is longer than N
 };
 
 } // namespace stripe_asio

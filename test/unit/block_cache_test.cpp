@@ -17,17 +17,23 @@ TEST_CASE("block_cache: sizes map to the smallest class that holds them") {
     CHECK(block_cache::class_of(1) == 0);
     CHECK(block_cache::class_of(64) == 0);
     CHECK(block_cache::class_of(65) == 1);
-    CHECK(block_cache::class_of(1000) == 4);
-    CHECK(block_cache::class_of(1024) == 4);
+    CHECK(block_cache::class_of(512) == 3);
+    CHECK(block_cache::class_of(513) == 4); // 640: above 512 B the classes are 128 B apart
+    CHECK(block_cache::class_of(872) == 6); // 896
+    CHECK(block_cache::class_of(1000) == 7);
+    CHECK(block_cache::class_of(1024) == 7);
     CHECK(block_cache::class_of(1025) == block_cache::classes); // not cached
 }
 
 TEST_CASE("block_cache: a freed block is handed out again for any size of its class") {
     void* a = block_cache::allocate(900);
     block_cache::deallocate(a, 900);
-    void* b = block_cache::allocate(600); // same class (1 KiB)
+    void* b = block_cache::allocate(1000); // same class (1 KiB)
     CHECK(b == a);
-    block_cache::deallocate(b, 600);
+    block_cache::deallocate(b, 1000);
+    void* c = block_cache::allocate(600); // another class (640 B): another block
+    CHECK(c != a);
+    block_cache::deallocate(c, 600);
 }
 
 TEST_CASE("block_cache: blocks are distinct while in use, and reused last in, first out") {

@@ -57,7 +57,7 @@ call_action after_500(call_machine& m, retry_budget& budget, time_point now) {
     REQUIRE(m.response_complete(500) == call_action::judge_failure);
     answer_facts answer;
     answer.status = 500;
-    return m.after_failure(answer, errc::api_error, budget, half, now);
+    return m.after_failure(answer, errc::api_error, budget, half, now).next;
 }
 
 } // namespace
@@ -192,7 +192,7 @@ TEST_CASE("call machine: an attempt ends at its timeout or at the deadline, and 
         CHECK(m.report().ec == errc::deadline_exceeded);
         CHECK(m.report().detail == "no response before the call's deadline");
         retry_budget budget(0, 0.1);
-        CHECK(m.after_failure({}, m.report().ec, budget, half, t0 + 3s) == call_action::complete);
+        CHECK(m.after_failure({}, m.report().ec, budget, half, t0 + 3s).next == call_action::complete);
         CHECK(m.error() == errc::deadline_exceeded);
     }
     SUBCASE("connect_timeout is sooner while opening") {
@@ -206,8 +206,9 @@ TEST_CASE("call machine: an attempt ends at its timeout or at the deadline, and 
         CHECK(m.report().ec == errc::connection_error); // retryable: no attempt timeout
         CHECK(m.report().detail == "no connection within connect_timeout (connecting to host: Operation canceled)");
         retry_budget budget(0, 0.1);
-        CHECK(m.after_failure({}, m.report().ec, budget, half, t0 + 30s) == call_action::wait);
-        CHECK(m.decision().retry);
+        auto verdict = m.after_failure({}, m.report().ec, budget, half, t0 + 30s);
+        CHECK(verdict.next == call_action::wait);
+        CHECK(verdict.decision.retry);
     }
 }
 
@@ -220,10 +221,11 @@ TEST_CASE("call machine: a stale reused connection is resent at once, fresh, out
     CHECK(m.report().stale);
     CHECK(m.report().detail == "reading the response: " + reset.message());
     retry_budget budget(10, 0.1);
-    CHECK(m.after_failure({}, errc::connection_error, budget, half, t0) == call_action::reserve_budget);
+    auto verdict = m.after_failure({}, errc::connection_error, budget, half, t0);
+    CHECK(verdict.next == call_action::reserve_budget);
     CHECK(m.fresh());
     CHECK(m.stale_resent());
-    CHECK(m.decision().stale_resend);
+    CHECK(verdict.decision.stale_resend);
     // The resend, on a new connection: a second failure is an ordinary one, and max_retries is 0.
     REQUIRE(m.budget_reserved(0ns, t0) == call_action::take_connection);
     REQUIRE(m.taken(false, t0, 30s) == call_action::open_connection);
@@ -231,7 +233,7 @@ TEST_CASE("call machine: a stale reused connection is resent at once, fresh, out
     REQUIRE(m.opened(no_error, {}, false) == call_action::send_request);
     CHECK(m.exchange_failed(reset, errc::connection_error, false) == call_action::judge_failure);
     CHECK_FALSE(m.report().stale); // not a reused connection
-    CHECK(m.after_failure({}, errc::connection_error, budget, half, t0) == call_action::complete);
+    CHECK(m.after_failure({}, errc::connection_error, budget, half, t0).next == call_action::complete);
     CHECK(m.error() == errc::connection_error);
     CHECK(m.attempts() == 2);
 }
@@ -250,7 +252,7 @@ TEST_CASE("call machine: a failure after a response byte, or after a stop, is no
     CHECK_FALSE(c.report().stale);
     CHECK(c.report().ec == aborted);
     retry_budget budget(10, 0.1);
-    CHECK(c.after_failure({}, c.report().ec, budget, half, t0) == call_action::complete); // never retried
+    CHECK(c.after_failure({}, c.report().ec, budget, half, t0).next == call_action::complete); // never retried
     CHECK(c.error() == aborted);
 }
 
@@ -280,7 +282,7 @@ TEST_CASE("call machine: a certificate that does not verify is not retried") {
     CHECK(m.opened(boost::asio::error::connection_reset, errc::connection_error, true) == call_action::judge_failure);
     CHECK(m.report().ec == errc::tls_verification_failed);
     retry_budget budget(10, 0.1);
-    CHECK(m.after_failure({}, m.report().ec, budget, half, t0) == call_action::complete);
+    CHECK(m.after_failure({}, m.report().ec, budget, half, t0).next == call_action::complete);
     CHECK(m.error() == errc::tls_verification_failed);
 }
 
@@ -291,7 +293,7 @@ TEST_CASE("call machine: an answer that cannot be used is not retried") {
     CHECK(m.exchange_failed(no_error, errc::malformed_response, true) == call_action::judge_failure);
     CHECK(m.report().unusable);
     retry_budget budget(10, 0.1);
-    CHECK(m.after_failure({}, m.report().ec, budget, half, t0) == call_action::complete);
+    CHECK(m.after_failure({}, m.report().ec, budget, half, t0).next == call_action::complete);
     CHECK(m.error() == errc::malformed_response);
 }
 
@@ -325,8 +327,12 @@ TEST_CASE("call machine: a backoff that would end past the deadline is not start
     auto m = make_machine(t0 + 400ms);
     retry_budget budget(0, 0.1);
     to_exchange(m);
-    CHECK(after_500(m, budget, t0) == call_action::complete); // 500 ms of backoff
-    CHECK(m.decision().past_deadline);
+    REQUIRE(m.response_complete(500) == call_action::judge_failure);
+    answer_facts answer;
+    answer.status = 500;
+    auto verdict = m.after_failure(answer, errc::api_error, budget, half, t0);
+    CHECK(verdict.next == call_action::complete); // 500 ms of backoff
+    CHECK(verdict.decision.past_deadline);
     CHECK(m.error() == errc::api_error); // the call ends with what Stripe said
 }
 

@@ -4,11 +4,14 @@
 // Asio recycles handler memory too, but keeps two blocks per kind, which is too few when dozens
 // of calls, each with its own operation and its own I/O, interleave on one thread: blocks are
 // taken by smaller requests and the larger ones fall through to the heap. Here blocks come in
-// five size classes (64 B to 1 KiB), up to `per_class_limit` of each per thread, so a steady
-// load allocates nothing after warm-up. Larger blocks go straight to operator new.
+// eight size classes (64 B to 1 KiB), up to `per_class_limit` of each per thread, so a steady
+// load allocates nothing after warm-up. Larger blocks go straight to operator new. Above 512 B
+// the classes are 128 B apart: a call object (about 870 B) would waste 150 B in a 1 KiB block,
+// and while 100,000 calls wait that is 15 MB.
 #ifndef STRIPE_ASIO_DETAIL_BLOCK_CACHE_HPP
 #define STRIPE_ASIO_DETAIL_BLOCK_CACHE_HPP
 
+#include <array>
 #include <cstddef>
 #include <new>
 
@@ -16,10 +19,10 @@ namespace stripe_asio::detail {
 
 class block_cache {
 public:
-    static constexpr std::size_t smallest = 64;
-    static constexpr std::size_t classes = 5; // 64, 128, 256, 512, 1024
-    static constexpr std::size_t largest = smallest << (classes - 1);
-    static constexpr std::size_t per_class_limit = 256; ///< at most 512 KiB kept per thread
+    static constexpr std::array<std::size_t, 8> class_sizes{64, 128, 256, 512, 640, 768, 896, 1024};
+    static constexpr std::size_t classes = class_sizes.size();
+    static constexpr std::size_t largest = class_sizes.back();
+    static constexpr std::size_t per_class_limit = 256; ///< at most 1.1 MiB kept per thread
 
     static void* allocate(std::size_t size) {
         std::size_t k = class_of(size);
@@ -30,7 +33,7 @@ public:
             --lists.count[k];
             return b;
         }
-        return ::operator new(smallest << k);
+        return ::operator new(class_sizes[k]);
     }
 
     static void deallocate(void* p, std::size_t size) noexcept {
@@ -50,9 +53,10 @@ public:
         ++lists.count[k];
     }
 
+    /// The smallest class that holds `size`, or `classes` when none does.
     static constexpr std::size_t class_of(std::size_t size) noexcept {
         std::size_t k = 0;
-        while (k < classes && (smallest << k) < size) ++k;
+        while (k < classes && class_sizes[k] < size) ++k;
         return k;
     }
 

@@ -85,7 +85,7 @@ public:
                     unsigned max_retries) {
         deadline_ = deadline;
         attempt_timeout_ = attempt_timeout;
-        retries_.emplace(cfg, max_retries);
+        retries_ = retry_state(cfg, max_retries);
     }
 
     // Events. Each returns the next action (some return nothing: the engine goes on as it was).
@@ -228,11 +228,17 @@ public:
         return call_action::judge_failure;
     }
 
+    /// What follows a failed attempt, and why (what the rules decided, for stats and diagnostics).
+    struct verdict {
+        call_action next;
+        retry_decision decision;
+    };
+
     /// After judge_failure: go again (after a backoff), or end with `stop_with` (the attempt's
-    /// error, from the report or the answer's status). `decision()` says what was decided.
+    /// error, from the report or the answer's status).
     template <class Jitter>
-    call_action after_failure(const answer_facts& answer, error_code stop_with, retry_budget& budget, Jitter&& jitter,
-                              time_point now) {
+    verdict after_failure(const answer_facts& answer, error_code stop_with, retry_budget& budget, Jitter&& jitter,
+                          time_point now) {
         attempt_outcome outcome;
         outcome.got_response = !report_.ec;
         outcome.status = answer.status;
@@ -242,12 +248,12 @@ public:
         outcome.caller_cancelled = report_.ec == boost::asio::error::operation_aborted ||
                                    report_.ec == errc::client_shut_down || report_.ec == errc::deadline_exceeded;
         outcome.response_unusable = report_.unusable;
-        decision_ = decide_after_failure(outcome, report_.stale, *retries_, budget, jitter, now, deadline_);
-        if (decision_.stale_resend) stale_resent_ = true;
-        fresh_ = decision_.fresh;
-        if (!decision_.again) return end(stop_with);
-        if (decision_.wait.count() > 0) return wait_until(now + decision_.wait);
-        return call_action::reserve_budget;
+        const retry_decision d = decide_after_failure(outcome, report_.stale, retries_, budget, jitter, now, deadline_);
+        if (d.stale_resend) stale_resent_ = true;
+        fresh_ = d.fresh;
+        if (!d.again) return {end(stop_with), d};
+        if (d.wait.count() > 0) return {wait_until(now + d.wait), d};
+        return {call_action::reserve_budget, d};
     }
 
     /// The caller asked to stop (terminal or partial cancellation; the engine filters the type).
@@ -287,7 +293,6 @@ public:
     }
     unsigned attempts() const noexcept { return attempts_; }
     bool stale_resent() const noexcept { return stale_resent_; }
-    const retry_decision& decision() const noexcept { return decision_; }
     attempt_report& report() noexcept { return report_; }
     error_code error() const noexcept { return end_ec_; }
     const char* why() const noexcept { return end_why_; }
@@ -334,8 +339,7 @@ private:
     time_point connect_by_ = time_point::max();
     time_point wake_at_{};
     std::chrono::milliseconds attempt_timeout_{};
-    std::optional<retry_state> retries_;
-    retry_decision decision_;
+    retry_state retries_;
     attempt_report report_;
     error_code end_ec_;
     const char* end_why_ = nullptr;

@@ -65,24 +65,25 @@ public:
     inline_string<32> stripe_account; ///< the `Stripe-Account` header; empty: none
     bool has_body = true; ///< POST: Content-Type and Content-Length, even for an empty body
     bool wants_key = true;
+    // (flags of their own kept together, so the call is not padded between them)
+    bool suspended = false; ///< has waited at least once (else completion is posted)
+    bool finished = false; ///< its bookkeeping is done (finish_call): only completing is left
     errc refused{}; ///< set when the input was already found bad
     const char* refusal = nullptr;
 
     // Where the call stands: its rules live in the machine, its waits and I/O here.
     call_machine machine;
     inline_string<uuid_text_length> idempotency_key; ///< the caller's, or a UUIDv4 made for the call
-    bool suspended = false; ///< has waited at least once (else completion is posted)
-    bool finished = false; ///< its bookkeeping is done (finish_call): only completing is left
     boost::asio::steady_timer timer; ///< the rate limiter, the pool queue and backoff wait on it
     boost::asio::cancellation_signal io_signal; ///< cancels the opening of a connection
     std::shared_ptr<cancel_relay> relay; ///< thread-safe clients: the caller's slot reaches us here
     detail::connection* conn = nullptr; ///< held during an attempt
-    bool conn_reusable = false;
 
     // The last response.
     unsigned status = 0; ///< its Request-Id stays with the connection that carried it
     std::optional<bool> should_retry;
     bool replayed = false;
+    bool conn_reusable = false; ///< its connection may serve another request
 
     std::unique_ptr<diagnostics> diag; ///< made on the first failed attempt
     diagnostics& failure() {

@@ -69,6 +69,8 @@ public:
     /// the queue carries a pointer, not a copy.
     retry_state(const retry_config& cfg, unsigned max_retries) noexcept : cfg_(&cfg), max_retries_(max_retries) {}
     retry_state(retry_config&&, unsigned) = delete;
+    /// No rules yet: given them (by assignment) before the first decision.
+    retry_state() noexcept = default;
 
     /// A reused connection failed before any response byte: resend once on a fresh connection,
     /// outside the retry budget, when the config allows it.
@@ -89,8 +91,8 @@ public:
     std::chrono::milliseconds next_delay(double jitter) const { return backoff_delay(retries_, *cfg_, jitter); }
 
 private:
-    const retry_config* cfg_;
-    unsigned max_retries_;
+    const retry_config* cfg_ = nullptr;
+    unsigned max_retries_ = 0;
     unsigned retries_ = 0;
     bool stale_resend_used_ = false;
 };

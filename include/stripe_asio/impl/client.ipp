@@ -1144,9 +1144,8 @@ inline void attempt_failed(call_state& call, std::string_view body) {
     record.reused_connection = rep.reused;
     record.stale_connection = rep.stale;
 
-    const call_action next = m.after_failure(
+    const auto [next, decided] = m.after_failure(
         answer, record.ec, c.budget, [&c] { return c.jitter.next(); }, clock_type::now());
-    const retry_decision& decided = m.decision();
     if (decided.stale_resend) bump(c.counters.stale_resends);
     if (decided.retry) bump(c.counters.retries);
     if (decided.throttled) {
