@@ -1,6 +1,6 @@
 // One keep-alive TLS connection of the pool. Owned by the client; used by one call at a time.
-#ifndef STRIPE_ASIO_DETAIL_CONNECTION_HPP
-#define STRIPE_ASIO_DETAIL_CONNECTION_HPP
+#ifndef STRIPE_ASIO_IMPL_INTERNAL_CONNECTION_HPP
+#define STRIPE_ASIO_IMPL_INTERNAL_CONNECTION_HPP
 
 #include <stripe_asio/detail/response_reader.hpp>
 #include <stripe_asio/fixed_string.hpp>
