@@ -7,7 +7,7 @@
 #include <stripe_asio/diagnostics.hpp>
 #include <stripe_asio/error.hpp>
 #include <stripe_asio/fixed_string.hpp>
-#include <stripe_asio/inline_string.hpp>
+#include <stripe_asio/detail/inline_string.hpp>
 #include <stripe_asio/json_response.hpp>
 #include <stripe_asio/login_link.hpp>
 #include <stripe_asio/request_options.hpp>

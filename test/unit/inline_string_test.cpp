@@ -1,13 +1,13 @@
 // inline_string<N>: inline up to N characters, on the heap beyond, never cut short.
 #include <doctest/doctest.h>
 
-#include <stripe_asio/inline_string.hpp>
+#include <stripe_asio/detail/inline_string.hpp>
 
 #include <sstream>
 #include <string>
 #include <utility>
 
-using stripe_asio::inline_string;
+using stripe_asio::detail::inline_string;
 
 TEST_SUITE("unit") {
 

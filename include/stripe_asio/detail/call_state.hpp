@@ -12,7 +12,7 @@
 #include <stripe_asio/diagnostics.hpp>
 #include <stripe_asio/error.hpp>
 #include <stripe_asio/fixed_string.hpp>
-#include <stripe_asio/inline_string.hpp>
+#include <stripe_asio/detail/inline_string.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>

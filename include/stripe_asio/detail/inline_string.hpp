@@ -1,7 +1,8 @@
 // Text kept inline up to N characters, on the heap beyond: the usual case (a UUID idempotency
 // key, an account id, a request target) costs no allocation, and no input is ever cut short.
-#ifndef STRIPE_ASIO_INLINE_STRING_HPP
-#define STRIPE_ASIO_INLINE_STRING_HPP
+// The engine's own; the public API has one string type, fixed_string.
+#ifndef STRIPE_ASIO_DETAIL_INLINE_STRING_HPP
+#define STRIPE_ASIO_DETAIL_INLINE_STRING_HPP
 
 #include <cstddef>
 #include <cstring>
@@ -10,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace stripe_asio {
+namespace stripe_asio::detail {
 
 template <std::size_t N>
 class inline_string {
@@ -69,6 +70,6 @@ private:
     std::unique_ptr<char[]> heap_; ///< holds the text when it is longer than N
 };
 
-} // namespace stripe_asio
+} // namespace stripe_asio::detail
 
 #endif
