@@ -1,13 +1,15 @@
 // The typed half of a call: the caller's handler, the work it keeps alive, and how the result
-// is made and handed over. The engine (impl/client.ipp) knows calls only as call_state.
+// is made and handed over. The engine knows it as a call_completion (call_completion.hpp).
 //
-// The call is allocated with the handler's associated allocator, or from the block cache when
-// the handler has none, and freed before the handler runs, as Asio's own operations do.
+// One allocation holds both halves, the engine's state of the call first (its size comes from
+// the engine), then this one. It is made with the handler's associated allocator, or from the
+// block cache when the handler has none, and freed before the handler runs, as Asio's own
+// operations do.
 #ifndef STRIPE_ASIO_DETAIL_CALL_OP_HPP
 #define STRIPE_ASIO_DETAIL_CALL_OP_HPP
 
 #include <stripe_asio/detail/block_cache.hpp>
-#include <stripe_asio/detail/call_state.hpp>
+#include <stripe_asio/detail/call_completion.hpp>
 #include <stripe_asio/response_metadata.hpp>
 
 #include <boost/asio/associated_allocator.hpp>
@@ -20,6 +22,7 @@
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/post.hpp>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -63,8 +66,10 @@ private:
 };
 
 template <class Result, class Handler>
-class call_op final : public call_state {
-    using allocator_type = typename std::allocator_traits<call_allocator_base<Handler>>::template rebind_alloc<call_op>;
+class call_op final : public call_completion {
+    /// The allocation's unit: both halves are placed in an array of these.
+    using unit = std::max_align_t;
+    using allocator_type = typename std::allocator_traits<call_allocator_base<Handler>>::template rebind_alloc<unit>;
     using handler_executor = boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
 
 public:
@@ -72,35 +77,40 @@ public:
     /// caller's context, as Asio requires.
     static call_state& create(Handler handler, std::shared_ptr<client_impl> client, result_parser<Result> parse) {
         allocator_type alloc(make_allocator(handler));
-        call_op* op = std::allocator_traits<allocator_type>::allocate(alloc, 1);
+        const std::size_t units = block_units();
+        unit* block = std::allocator_traits<allocator_type>::allocate(alloc, units);
+        call_op* op = nullptr;
         try {
-            ::new (static_cast<void*>(op)) call_op(std::move(handler), std::move(client), parse);
+            op = ::new (static_cast<void*>(reinterpret_cast<char*>(block) + state_bytes()))
+                call_op(std::move(handler), *client, parse);
+            make_call_state(block, std::move(client), *op);
         } catch (...) {
-            std::allocator_traits<allocator_type>::deallocate(alloc, op, 1);
+            if (op) op->~call_op();
+            std::allocator_traits<allocator_type>::deallocate(alloc, block, units);
             throw;
         }
         auto slot = boost::asio::get_associated_cancellation_slot(op->handler_);
         if constexpr (std::is_same_v<decltype(slot), boost::asio::cancellation_slot>) {
-            if (slot.is_connected()) connect_cancellation(*op, slot);
+            if (slot.is_connected()) connect_cancellation(op->state(), slot);
         }
-        return *op;
+        return op->state();
     }
 
-    void deliver(std::string_view body, const fixed_string<64>& request_id) override {
+    void deliver(std::string_view body, const call_summary& summary) override {
         Result result;
         std::string why;
         if (error_code ec = parse_(body, result, why)) {
-            fail_call(*this, ec, std::move(why));
+            fail_call(state(), ec, std::move(why));
             return;
         }
         response_metadata& meta = result.meta;
-        meta.request_id = request_id;
-        meta.idempotency_key.assign(idempotency_key.view());
-        meta.http_status = status;
-        meta.attempts = machine.attempts();
-        meta.idempotent_replayed = replayed;
-        meta.stale_connection_retried = machine.stale_resent();
-        finish_call(*this, true);
+        meta.request_id = summary.request_id;
+        meta.idempotency_key.assign(summary.idempotency_key);
+        meta.http_status = summary.http_status;
+        meta.attempts = summary.attempts;
+        meta.idempotent_replayed = summary.replayed;
+        meta.stale_connection_retried = summary.stale_resent;
+        finish_call(state(), true);
         complete(error_code{}, diagnostics{}, std::move(result));
     }
 
@@ -108,18 +118,31 @@ public:
 
     void drop() noexcept override {
         auto slot = boost::asio::get_associated_cancellation_slot(handler_);
-        if (!relay && slot.is_connected()) slot.clear(); // it points at this call
+        if (!call_has_relay(state()) && slot.is_connected()) slot.clear(); // it points at this call
         Handler handler(std::move(handler_));
         auto work = std::move(work_);
-        allocator_type alloc(make_allocator(handler));
-        this->~call_op();
-        std::allocator_traits<allocator_type>::deallocate(alloc, this, 1);
+        free_both(make_allocator(handler));
     }
 
 private:
-    call_op(Handler handler, std::shared_ptr<client_impl> c, result_parser<Result> parse)
-        : call_state(c, user_executor(*c)), work_(boost::asio::get_associated_executor(handler, user_executor(*c))),
-          handler_(std::move(handler)), parse_(parse) {}
+    call_op(Handler handler, const client_impl& c, result_parser<Result> parse)
+        : work_(boost::asio::get_associated_executor(handler, user_executor(c))), handler_(std::move(handler)),
+          parse_(parse) {}
+
+    /// The engine's state of this call: at the front of the allocation, this half after it (not
+    /// kept as a pointer: 8 bytes more would cost a larger block for every call).
+    call_state& state() const noexcept {
+        return *reinterpret_cast<call_state*>(reinterpret_cast<char*>(const_cast<call_op*>(this)) - state_bytes());
+    }
+
+    /// Where this half starts in the allocation: after the engine's state, aligned for it.
+    static std::size_t state_bytes() noexcept {
+        constexpr std::size_t align = alignof(call_op);
+        return (call_state_size() + align - 1) / align * align;
+    }
+    static std::size_t block_units() noexcept {
+        return (state_bytes() + sizeof(call_op) + sizeof(unit) - 1) / sizeof(unit);
+    }
 
     static call_allocator_base<Handler> make_allocator(const Handler& handler) {
         if constexpr (std::is_same_v<call_allocator_base<Handler>, cached_allocator<void>>) {
@@ -129,21 +152,28 @@ private:
         }
     }
 
+    /// Destroys both halves and frees their memory (the handler has been moved out).
+    void free_both(allocator_type alloc) noexcept {
+        call_state& engine_half = state();
+        unit* block = reinterpret_cast<unit*>(&engine_half); // the state is at the front
+        destroy_call_state(engine_half);
+        this->~call_op();
+        std::allocator_traits<allocator_type>::deallocate(alloc, block, block_units());
+    }
+
     /// Frees the call, then hands the result to the handler on its executor: at once when the
     /// call has waited for something, posted when it never did (so the handler never runs inside
     /// the initiating function).
     void complete(error_code ec, diagnostics diag, Result result) {
-        bool posted = !suspended;
+        bool posted = !call_has_waited(state());
         auto slot = boost::asio::get_associated_cancellation_slot(handler_);
         // Without a relay the slot points at this call: leave it now, before the call is freed.
         // With one (thread-safe clients) the slot is the caller's to touch, on its executor.
-        bool clear_later = relay != nullptr;
+        bool clear_later = call_has_relay(state());
         if (!clear_later && slot.is_connected()) slot.clear();
         Handler handler(std::move(handler_));
         auto work = std::move(work_);
-        allocator_type alloc(make_allocator(handler));
-        this->~call_op();
-        std::allocator_traits<allocator_type>::deallocate(alloc, this, 1);
+        free_both(make_allocator(handler));
 
         auto upcall = [handler = std::move(handler), ec, diag = std::move(diag), result = std::move(result),
                        clear_later]() mutable {

@@ -229,9 +229,9 @@ inline void use_slot(call_state& call, connection* conn) {
             });
         }
     };
-    asio::co_spawn(
-        c.ex, open_connection(c, *call.conn, call.machine.report().detail),
-        asio::bind_cancellation_slot(call.io_signal.slot(), asio::bind_executor(c.ex, on_opened{call_ref(call)})));
+    asio::co_spawn(c.ex, open_connection(c, *call.conn, call.machine.report().detail),
+                   asio::bind_cancellation_slot(call.conn->opening_signal.slot(),
+                                                asio::bind_executor(c.ex, on_opened{call_ref(call)})));
 }
 
 inline void connection_opened(call_state& call, const boost::system::error_code& ec) {
@@ -340,8 +340,10 @@ inline void response_read(call_state& call) {
     std::string_view body = res.body();
     if (call.machine.response_complete(call.status) == call_action::deliver) {
         c.budget.on_success();
-        call.deliver(body,
-                     conn.request_id); // the typed half parses, finishes (giving the connection back) and completes
+        const call_summary summary{conn.request_id, call.idempotency_key.view(), call.status, call.machine.attempts(),
+                                   call.replayed,   call.machine.stale_resent()};
+        call.typed->deliver(body,
+                            summary); // the typed half parses, finishes (giving the connection back) and completes
         return;
     }
     attempt_failed(call, body);
@@ -474,7 +476,7 @@ inline void abandon_call(call_state& call) noexcept {
     if (call.relay) call.relay->call = nullptr;
     call.finished = true;
     call.machine.finish();
-    call.drop();
+    call.typed->drop();
 }
 
 /// Every string in the diagnostics may hold what a server sent (request ids are already clean).
@@ -498,7 +500,7 @@ STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why
     diag.attempts = call.machine.attempts();
     diag.idempotency_key = call.idempotency_key.str();
     redact_server_text(diag, call.client->cfg.api_key);
-    call.fail(ec, std::move(diag));
+    call.typed->fail(ec, std::move(diag));
 }
 
 /// The call being handed to the executor on this thread, until its first step starts.
@@ -521,7 +523,7 @@ inline void launch(call_state& call) {
         asio::dispatch(step_executor(*call.client), begin{call_ref(call)});
     } catch (const std::bad_alloc&) {
         // Not even begun: the caller gets the exception and nothing is left behind.
-        if (std::exchange(launching, nullptr) == &call) call.drop();
+        if (std::exchange(launching, nullptr) == &call) call.typed->drop();
         throw;
     }
     launching = nullptr;
@@ -574,7 +576,21 @@ STRIPE_ASIO_DECL client_stats read_stats(const client_impl& impl) {
 
 STRIPE_ASIO_DECL asio::any_io_executor user_executor(const client_impl& impl) noexcept { return impl.user_ex; }
 
-STRIPE_ASIO_DECL bool client_is_thread_safe(const client_impl& c) noexcept { return c.cfg.thread_safe; }
+STRIPE_ASIO_DECL std::size_t call_state_size() noexcept {
+    static_assert(alignof(call_state) <= alignof(std::max_align_t)); // the block's alignment
+    return sizeof(call_state);
+}
+
+STRIPE_ASIO_DECL call_state& make_call_state(void* at, std::shared_ptr<client_impl> client, call_completion& typed) {
+    const asio::any_io_executor timers = client->user_ex;
+    return *::new (at) call_state(std::move(client), timers, typed);
+}
+
+STRIPE_ASIO_DECL void destroy_call_state(call_state& call) noexcept { call.~call_state(); }
+
+STRIPE_ASIO_DECL bool call_has_waited(const call_state& call) noexcept { return call.suspended; }
+
+STRIPE_ASIO_DECL bool call_has_relay(const call_state& call) noexcept { return call.relay != nullptr; }
 
 STRIPE_ASIO_DECL void set_io_faults(client_impl& c, io_faults* plan) noexcept { c.faults = plan; }
 
@@ -585,7 +601,7 @@ void fill_and_launch(call_state& call, Fill&& fill) {
     try {
         fill();
     } catch (const std::bad_alloc&) {
-        call.drop();
+        call.typed->drop();
         throw;
     }
     launch(call);

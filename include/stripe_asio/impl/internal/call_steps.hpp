@@ -35,7 +35,7 @@ private:
 inline void out_of_memory(call_state& call) {
     client_impl& c = *call.client;
     if (call.finished) { // its bookkeeping is done, its completion was not (the call is still here)
-        call.fail(errc::out_of_memory, diagnostics{});
+        call.typed->fail(errc::out_of_memory, diagnostics{});
         return;
     }
     if (call.machine.opening() && call.conn) { // the opening never started
@@ -111,7 +111,9 @@ inline void interrupt_io(call_state& call, interrupt what) noexcept {
     switch (what) {
     case interrupt::none: return;
     case interrupt::timer: call.timer.cancel(); return;
-    case interrupt::opening: call.io_signal.emit(asio::cancellation_type::terminal); return;
+    case interrupt::opening:
+        if (call.conn) call.conn->opening_signal.emit(asio::cancellation_type::terminal);
+        return;
     case interrupt::exchange:
         // The exchange fails with operation_aborted and the connection is closed: a response
         // half read cannot be resumed anyway.

@@ -9,7 +9,7 @@
 #include <stripe_asio/detail/arena_allocator.hpp>
 #include <stripe_asio/detail/base_url.hpp>
 #include <stripe_asio/detail/block_cache.hpp>
-#include <stripe_asio/detail/call_state.hpp>
+#include <stripe_asio/impl/internal/call_state.hpp>
 #include <stripe_asio/impl/internal/connection.hpp>
 #include <stripe_asio/detail/form_encoding.hpp>
 #include <stripe_asio/detail/http_request.hpp>

@@ -6,6 +6,7 @@
 #include <stripe_asio/fixed_string.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -38,6 +39,9 @@ struct connection {
     std::string out; ///< request bytes, rewritten for every request
     response_reader reader; ///< the response being read, then the last one read
     fixed_string<64> request_id; ///< the last response's Request-Id, as kept (capture_request_id)
+    /// Cancels the connection's opening (lookup, connect, handshake): kept here rather than in
+    /// every call, since a connection is opened once and by one call.
+    boost::asio::cancellation_signal opening_signal;
     clock_type::time_point idle_since{};
 
     /// Whether the last response left nothing behind that the TLS layer already holds: bytes

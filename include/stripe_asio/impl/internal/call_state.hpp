@@ -1,10 +1,12 @@
 // One call in flight, as the engine sees it: what to send, where the call stands, what the last
-// attempt gave. It is the call's only allocation, made from the caller's handler (see call_op):
-// while a call waits for a connection this object is all it costs, so it stays small.
-#ifndef STRIPE_ASIO_DETAIL_CALL_STATE_HPP
-#define STRIPE_ASIO_DETAIL_CALL_STATE_HPP
+// attempt gave. It lives at the front of the call's only allocation, made by the typed half from
+// the caller's handler (see call_op.hpp and call_completion.hpp): while a call waits for a
+// connection this is most of what it costs, so it stays small. Engine-only.
+#ifndef STRIPE_ASIO_IMPL_INTERNAL_CALL_STATE_HPP
+#define STRIPE_ASIO_IMPL_INTERNAL_CALL_STATE_HPP
 
 #include <stripe_asio/detail/call_machine.hpp>
+#include <stripe_asio/detail/call_completion.hpp>
 #include <stripe_asio/detail/decl.hpp>
 #include <stripe_asio/detail/intrusive_list.hpp>
 #include <stripe_asio/detail/pool_state.hpp>
@@ -38,8 +40,9 @@ class call_state : public pool_state<connection>::waiter,
                    public list_hook<live_call_tag>,
                    public list_hook<attempt_tag> {
 public:
-    call_state(std::shared_ptr<client_impl> c, const boost::asio::any_io_executor& timer_executor)
-        : client(std::move(c)), timer(timer_executor) {}
+    call_state(std::shared_ptr<client_impl> c, const boost::asio::any_io_executor& timer_executor,
+               call_completion& typed_half)
+        : typed(&typed_half), client(std::move(c)), timer(timer_executor) {}
     call_state(const call_state&) = delete;
     call_state& operator=(const call_state&) = delete;
 
@@ -48,14 +51,8 @@ public:
     /// In the client's list of attempts in progress.
     bool in_attempt() const noexcept { return list_hook<attempt_tag>::is_linked(); }
 
-    /// The typed half (call_op): parse a 2xx body into the result and complete the call.
-    /// Called with the connection still held, so the body and its Request-Id stay valid.
-    virtual void deliver(std::string_view body, const fixed_string<64>& request_id) = 0;
-    /// The typed half: complete the call with an error (the call has already been finished).
-    virtual void fail(error_code ec, diagnostics diag) = 0;
-    /// The typed half: free the call without completing it (its execution context is gone).
-    virtual void drop() noexcept = 0;
-
+    /// The typed half (call_op): it parses the answer, completes the call and frees both.
+    call_completion* typed;
     std::shared_ptr<client_impl> client;
 
     // What to send, fixed before the first attempt.
@@ -75,7 +72,6 @@ public:
     call_machine machine;
     inline_string<uuid_text_length> idempotency_key; ///< the caller's, or a UUIDv4 made for the call
     boost::asio::steady_timer timer; ///< the rate limiter, the pool queue and backoff wait on it
-    boost::asio::cancellation_signal io_signal; ///< cancels the opening of a connection
     std::shared_ptr<cancel_relay> relay; ///< thread-safe clients: the caller's slot reaches us here
     detail::connection* conn = nullptr; ///< held during an attempt
 
@@ -95,22 +91,10 @@ public:
     /// inside the step can tell whether the call is still there to mend.
     bool* alive = nullptr;
 
-protected:
     ~call_state() {
         if (alive) *alive = false;
     }
 };
-
-/// Ends the call's bookkeeping: gives back its connection, leaves the list of live calls,
-/// counts it. The typed half calls it just before completing.
-STRIPE_ASIO_DECL void finish_call(call_state& call, bool succeeded) noexcept;
-/// Finishes the call and completes it with `ec`, the diagnostics filled from what is known.
-STRIPE_ASIO_DECL void fail_call(call_state& call, error_code ec, std::string why);
-/// Carries the caller's cancellation requests to the call.
-STRIPE_ASIO_DECL void connect_cancellation(call_state& call, boost::asio::cancellation_slot slot);
-/// Whether the client gives the caller's slot a relay (thread-safe clients) or the call itself.
-STRIPE_ASIO_DECL bool client_is_thread_safe(const client_impl& c) noexcept;
-STRIPE_ASIO_DECL boost::asio::any_io_executor user_executor(const client_impl& impl) noexcept;
 
 } // namespace stripe_asio::detail
 
