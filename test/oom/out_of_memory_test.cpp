@@ -38,9 +38,11 @@ using namespace test;
 using stripe_asio::errc;
 
 TEST_CASE("memory running out at any allocation of a call never leaves a slot taken or a call hanging") {
-    enum scenario { reused, fresh_connection, retried_500, refused_400 };
+    // with_options: a caller's key longer than the call keeps inline (so taking it allocates),
+    // an account header and a deadline.
+    enum scenario { reused, fresh_connection, retried_500, refused_400, with_options };
     for (bool thread_safe : {false, true})
-        for (scenario sc : {reused, fresh_connection, retried_500, refused_400}) {
+        for (scenario sc : {reused, fresh_connection, retried_500, refused_400, with_options}) {
             CAPTURE(thread_safe);
             CAPTURE(int(sc));
             fake_stripe server;
@@ -59,11 +61,17 @@ TEST_CASE("memory running out at any allocation of a call never leaves a slot ta
                 int completions = 0;
                 stripe_asio::error_code result;
                 bool initiation_threw = false;
+                stripe_asio::request_options options;
+                if (sc == with_options) {
+                    options.idempotency_key = "oom-" + std::string(60, 'k') + "-" + std::to_string(n);
+                    options.stripe_account = "acct_1032D82eZvKYlo2C";
+                    options.call_timeout = std::chrono::seconds(30);
+                }
                 failed_one = false;
                 allocations_until_failure = n;
                 try {
                     client.create_login_link(
-                        "acct_1032D82eZvKYlo2C", stripe_asio::request_options{},
+                        "acct_1032D82eZvKYlo2C", options,
                         [&](stripe_asio::error_code ec, stripe_asio::diagnostics, stripe_asio::login_link) {
                             ++completions;
                             result = ec;
