@@ -4,6 +4,10 @@
 // one-connection client succeeds. The fake server runs on its own thread and is not affected.
 #include "integration/fixture.hpp"
 
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
 #include <cstdlib>
 #include <new>
 
@@ -37,6 +41,24 @@ void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 using namespace test;
 using stripe_asio::errc;
 
+namespace {
+
+/// A handler's own allocator, straight from the heap: a call freed through it goes back to
+/// operator delete (not to the block cache), so AddressSanitizer sees any later use of it.
+template <class T>
+struct heap_allocator {
+    using value_type = T;
+    heap_allocator() = default;
+    template <class U>
+    heap_allocator(const heap_allocator<U>&) noexcept {}
+    T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+    void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+    friend bool operator==(const heap_allocator&, const heap_allocator&) noexcept { return true; }
+    friend bool operator!=(const heap_allocator&, const heap_allocator&) noexcept { return false; }
+};
+
+} // namespace
+
 TEST_CASE("memory running out at any allocation of a call never leaves a slot taken or a call hanging") {
     // with_options: a caller's key longer than the call keeps inline (so taking it allocates),
     // an account header and a deadline.
@@ -69,13 +91,22 @@ TEST_CASE("memory running out at any allocation of a call never leaves a slot ta
                 }
                 failed_one = false;
                 allocations_until_failure = n;
+                // with_options also binds a cancellation slot, emitted once the call is over: a
+                // call freed before it began must leave nothing behind that the emit could reach.
+                asio::cancellation_signal cancel;
+                auto handler = [&](stripe_asio::error_code ec, stripe_asio::diagnostics, stripe_asio::login_link) {
+                    ++completions;
+                    result = ec;
+                };
                 try {
-                    client.create_login_link(
-                        "acct_1032D82eZvKYlo2C", options,
-                        [&](stripe_asio::error_code ec, stripe_asio::diagnostics, stripe_asio::login_link) {
-                            ++completions;
-                            result = ec;
-                        });
+                    if (sc == with_options) {
+                        client.create_login_link(
+                            "acct_1032D82eZvKYlo2C", options,
+                            asio::bind_cancellation_slot(cancel.slot(),
+                                                         asio::bind_allocator(heap_allocator<void>{}, handler)));
+                    } else {
+                        client.create_login_link("acct_1032D82eZvKYlo2C", options, handler);
+                    }
                 } catch (const std::bad_alloc&) {
                     initiation_threw = true;
                 }
@@ -90,6 +121,9 @@ TEST_CASE("memory running out at any allocation of a call never leaves a slot ta
                 }
                 allocations_until_failure = -1;
                 untouched = !failed_one;
+                cancel.emit(asio::cancellation_type::terminal);
+                ioc.restart();
+                ioc.run();
                 if (initiation_threw) {
                     CHECK(completions == 0);
                 } else {

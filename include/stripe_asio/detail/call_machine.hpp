@@ -163,7 +163,6 @@ public:
     /// The opening ended: `ec` the transport's failure (mapped: `mapped`), if any.
     call_action opened(const boost::system::error_code& ec, error_code mapped, bool certificate_failure) {
         bool connect_timed_out = timed_out_ && connect_by_ < attempt_expiry_;
-        phase_ = call_phase::between;
         if (!ec && !stopping() && !timed_out_) {
             phase_ = call_phase::exchanging;
             return call_action::send_request;
@@ -180,6 +179,9 @@ public:
             rep.detail = (connect_timed_out ? std::string("no connection within connect_timeout")
                                             : std::string("no connection ") + time_limit_words()) +
                          " (" + rep.detail + ")";
+        // Only now, the report made: memory running out above finds the call still opening, so
+        // its connection goes back as never opened.
+        phase_ = call_phase::between;
         return call_action::judge_failure;
     }
 

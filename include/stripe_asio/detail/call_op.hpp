@@ -76,24 +76,27 @@ public:
     /// Makes the call for `handler`. The caller's cancellation slot is connected here, in the
     /// caller's context, as Asio requires.
     static call_state& create(Handler handler, std::shared_ptr<client_impl> client, result_parser<Result> parse) {
+        static_assert(alignof(call_op) <= alignof(unit), "a handler aligned beyond std::max_align_t");
         allocator_type alloc(make_allocator(handler));
         const std::size_t units = block_units();
         unit* block = std::allocator_traits<allocator_type>::allocate(alloc, units);
         call_op* op = nullptr;
+        call_state* state = nullptr;
         try {
             op = ::new (static_cast<void*>(reinterpret_cast<char*>(block) + state_bytes()))
                 call_op(std::move(handler), *client, parse);
-            make_call_state(block, std::move(client), *op);
+            state = &make_call_state(block, std::move(client), *op);
+            auto slot = boost::asio::get_associated_cancellation_slot(op->handler_);
+            if constexpr (std::is_same_v<decltype(slot), boost::asio::cancellation_slot>) {
+                if (slot.is_connected()) connect_cancellation(*state, slot);
+            }
         } catch (...) {
+            if (state) destroy_call_state(*state);
             if (op) op->~call_op();
             std::allocator_traits<allocator_type>::deallocate(alloc, block, units);
             throw;
         }
-        auto slot = boost::asio::get_associated_cancellation_slot(op->handler_);
-        if constexpr (std::is_same_v<decltype(slot), boost::asio::cancellation_slot>) {
-            if (slot.is_connected()) connect_cancellation(op->state(), slot);
-        }
-        return op->state();
+        return *state;
     }
 
     void deliver(std::string_view body, const call_summary& summary) override {
@@ -121,7 +124,7 @@ public:
         if (!call_has_relay(state()) && slot.is_connected()) slot.clear(); // it points at this call
         Handler handler(std::move(handler_));
         auto work = std::move(work_);
-        free_both(make_allocator(handler));
+        free_both(allocator_type(make_allocator(handler)));
     }
 
 private:
@@ -173,7 +176,7 @@ private:
         if (!clear_later && slot.is_connected()) slot.clear();
         Handler handler(std::move(handler_));
         auto work = std::move(work_);
-        free_both(make_allocator(handler));
+        free_both(allocator_type(make_allocator(handler)));
 
         auto upcall = [handler = std::move(handler), ec, diag = std::move(diag), result = std::move(result),
                        clear_later]() mutable {

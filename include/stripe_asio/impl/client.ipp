@@ -479,6 +479,13 @@ inline void abandon_call(call_state& call) noexcept {
     call.typed->drop();
 }
 
+/// Frees a call that never began (out of memory before its first step). A relay the caller's
+/// slot still holds is told first, so a later cancellation finds no call rather than a freed one.
+inline void drop_unlaunched(call_state& call) noexcept {
+    if (call.relay) call.relay->call = nullptr;
+    call.typed->drop();
+}
+
 /// Every string in the diagnostics may hold what a server sent (request ids are already clean).
 inline void redact_server_text(diagnostics& diag, std::string_view api_key) {
     for (std::string* field : {&diag.type, &diag.code, &diag.decline_code, &diag.message, &diag.param, &diag.doc_url,
@@ -523,7 +530,7 @@ inline void launch(call_state& call) {
         asio::dispatch(step_executor(*call.client), begin{call_ref(call)});
     } catch (const std::bad_alloc&) {
         // Not even begun: the caller gets the exception and nothing is left behind.
-        if (std::exchange(launching, nullptr) == &call) call.typed->drop();
+        if (std::exchange(launching, nullptr) == &call) drop_unlaunched(call);
         throw;
     }
     launching = nullptr;
@@ -601,7 +608,7 @@ void fill_and_launch(call_state& call, Fill&& fill) {
     try {
         fill();
     } catch (const std::bad_alloc&) {
-        call.typed->drop();
+        drop_unlaunched(call);
         throw;
     }
     launch(call);
