@@ -6,6 +6,7 @@
 #ifndef STRIPE_ASIO_DETAIL_IO_FAULTS_HPP
 #define STRIPE_ASIO_DETAIL_IO_FAULTS_HPP
 
+#include <stripe_asio/detail/client_access.hpp>
 #include <stripe_asio/detail/decl.hpp>
 
 #include <boost/asio/error.hpp>
@@ -15,10 +16,6 @@
 #include <functional>
 #include <limits>
 #include <memory>
-
-namespace stripe_asio {
-class client;
-}
 
 namespace stripe_asio::detail {
 
@@ -67,18 +64,8 @@ struct io_faults {
     }
 };
 
-class client_impl;
-
 /// Gives `c` a fault plan (null: none). The plan must outlive the client's operations.
 STRIPE_ASIO_DECL void set_io_faults(client_impl& c, io_faults* plan) noexcept;
-
-/// The tests' way to a client's engine.
-struct client_access {
-    template <class Client>
-    static client_impl* impl(Client& c) noexcept {
-        return c.impl_.get();
-    }
-};
 
 /// Gives the client a fault plan (null: none), on its own executor's thread before any call.
 template <class Client>

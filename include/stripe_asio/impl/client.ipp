@@ -10,11 +10,12 @@
 
 #include <stripe_asio/client.hpp>
 #include <stripe_asio/impl/internal/client_state.hpp>
-#include <stripe_asio/impl/internal/connection_opening.hpp>
+#include <stripe_asio/impl/internal/transport_errors.hpp>
 #include <stripe_asio/impl/internal/upkeep.hpp>
 #include <stripe_asio/impl/internal/request_rules.hpp>
 #include <stripe_asio/impl/internal/call_steps.hpp>
 #include <stripe_asio/impl/internal/attempt_timer.hpp>
+#include <stripe_asio/impl/internal/tls_stream.hpp>
 #include <stripe_asio/impl/config.ipp>
 #include <stripe_asio/impl/diagnostics.ipp>
 #include <stripe_asio/impl/error.ipp>
@@ -43,7 +44,7 @@ inline void exchange_failed(call_state& call, const boost::system::error_code& e
 inline void close_failed_exchange(call_state& call);
 inline void attempt_failed(call_state& call, std::string_view body);
 inline void attempt_ended(call_state& call) noexcept;
-inline void abandon_call(call_state& call) noexcept;
+STRIPE_ASIO_DECL void abandon_call(call_state& call) noexcept;
 
 /// The call's own key, when the caller gave none: fixed once, so every attempt sends it.
 inline bool make_idempotency_key(client_impl& c, call_state& call) {
@@ -219,7 +220,7 @@ inline void use_slot(call_state& call, connection* conn) {
         void operator()(std::exception_ptr e, boost::system::error_code ec) {
             call_state& opened_for = call.release();
             guarded_step(opened_for, [&] {
-                if (e) { // open_connection throws nothing but bad_alloc; nothing is opening now
+                if (e) { // opening throws nothing but bad_alloc; nothing is opening now
                     opened_for.suspended = true;
                     opened_for.client->give_back(std::exchange(opened_for.conn, nullptr),
                                                  client_impl::given_back::never_opened);
@@ -229,7 +230,7 @@ inline void use_slot(call_state& call, connection* conn) {
             });
         }
     };
-    asio::co_spawn(c.ex, open_connection(c, *call.conn, call.machine.report().detail),
+    asio::co_spawn(c.ex, call.conn->stream->open(c, call.machine.report().detail),
                    asio::bind_cancellation_slot(call.conn->opening_signal.slot(),
                                                 asio::bind_executor(c.ex, on_opened{call_ref(call)})));
 }
@@ -256,7 +257,7 @@ inline void send_request(call_state& call) {
     bump(c.counters.attempts);
     write_request(c, call, conn.out);
     if (completed_by_fault(call, io_point::write, &on_written)) return;
-    asio::async_write(conn.stream, asio::buffer(conn.out), call_step{call_ref(call), &on_written});
+    conn.stream->async_write(asio::buffer(conn.out), call_step{call_ref(call), &on_written});
 }
 
 inline void on_written(call_state& call, const boost::system::error_code& ec, std::size_t) {
@@ -280,7 +281,7 @@ inline void read_more(call_state& call) {
     }
     auto into = conn.buffer.prepare(space);
     if (completed_by_fault(call, io_point::read, &on_read)) return;
-    conn.stream.async_read_some(into, call_step{call_ref(call), &on_read});
+    conn.stream->async_read_some(into, call_step{call_ref(call), &on_read});
 }
 
 inline void on_read(call_state& call, const boost::system::error_code& ec, std::size_t bytes) {
@@ -465,7 +466,7 @@ STRIPE_ASIO_DECL void finish_call(call_state& call, bool succeeded) noexcept {
 /// going away. Nothing can complete the call; it leaves the client's lists and is freed, its
 /// handler destroyed without being invoked. Its connection, if it held one, stays with the
 /// client, which is closing too. No timer or socket is touched: their services are shutting down.
-inline void abandon_call(call_state& call) noexcept {
+STRIPE_ASIO_DECL void abandon_call(call_state& call) noexcept {
     client_impl& c = *call.client;
     unlink_from(c.attempts, call);
     c.pool.remove(call);
@@ -600,6 +601,8 @@ STRIPE_ASIO_DECL bool call_has_waited(const call_state& call) noexcept { return 
 STRIPE_ASIO_DECL bool call_has_relay(const call_state& call) noexcept { return call.relay != nullptr; }
 
 STRIPE_ASIO_DECL void set_io_faults(client_impl& c, io_faults* plan) noexcept { c.faults = plan; }
+
+STRIPE_ASIO_DECL void set_stream_source(client_impl& c, stream_source* source) noexcept { c.streams = source; }
 
 /// Runs `fill` (what the call will send), then launches the call. Running out of memory before
 /// the launch frees the call, and the caller gets the exception, as launch() does.

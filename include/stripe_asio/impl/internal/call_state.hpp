@@ -15,10 +15,10 @@
 #include <stripe_asio/error.hpp>
 #include <stripe_asio/fixed_string.hpp>
 #include <stripe_asio/detail/inline_string.hpp>
+#include <stripe_asio/impl/internal/engine_clock.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <memory>
@@ -31,7 +31,6 @@ namespace stripe_asio::detail {
 class client_impl;
 struct connection;
 struct cancel_relay;
-using clock_type = std::chrono::steady_clock;
 
 struct live_call_tag; ///< the client's calls not yet finished, for shutdown
 struct attempt_tag; ///< the client's attempts in progress, which the attempt timer watches
@@ -71,7 +70,7 @@ public:
     // Where the call stands: its rules live in the machine, its waits and I/O here.
     call_machine machine;
     inline_string<uuid_text_length> idempotency_key; ///< the caller's, or a UUIDv4 made for the call
-    boost::asio::steady_timer timer; ///< the rate limiter, the pool queue and backoff wait on it
+    engine_timer timer; ///< the rate limiter, the pool queue and backoff wait on it
     std::shared_ptr<cancel_relay> relay; ///< thread-safe clients: the caller's slot reaches us here
     detail::connection* conn = nullptr; ///< held during an attempt
 

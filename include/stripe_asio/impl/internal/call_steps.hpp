@@ -8,7 +8,8 @@
 
 namespace stripe_asio::detail {
 
-inline void abandon_call(call_state& call) noexcept;
+/// Defined with the steps (client.ipp); compiled into the library, so a test over the seam can use call_step.
+STRIPE_ASIO_DECL void abandon_call(call_state& call) noexcept;
 
 /// Owns the call while one of its operations is pending. An operation destroyed without being
 /// run (its execution context was destroyed first) takes the call with it, as Asio does with

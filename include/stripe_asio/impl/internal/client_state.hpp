@@ -14,6 +14,7 @@
 #include <stripe_asio/detail/form_encoding.hpp>
 #include <stripe_asio/detail/http_request.hpp>
 #include <stripe_asio/detail/io_faults.hpp>
+#include <stripe_asio/detail/stream_source_seam.hpp>
 #include <stripe_asio/detail/pool_state.hpp>
 #include <stripe_asio/detail/response_parsing.hpp>
 #include <stripe_asio/detail/retry_budget.hpp>
@@ -36,7 +37,6 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -163,12 +163,12 @@ public:
 
     // The attempt timeout: one timer for the client, set for the earliest expiry among the
     // attempts in progress, rather than one per read and write.
-    asio::steady_timer watchdog;
+    engine_timer watchdog;
     intrusive_list<call_state, attempt_tag> attempts; ///< calls with an attempt in progress
     clock_type::time_point watchdog_at = clock_type::time_point::max(); ///< max: not waiting
     std::uint64_t watchdog_generation = 0; ///< tells a current wait from one superseded
     bool watchdog_check_queued = false; ///< a watchdog_idle_check is on its way
-    asio::steady_timer upkeep; ///< min_idle > 0 only: the periodic check of idle connections
+    engine_timer upkeep; ///< min_idle > 0 only: the periodic check of idle connections
     ssl::context tls;
     pool_type pool;
     token_bucket limiter;
@@ -196,6 +196,7 @@ public:
     }
     stat_counters counters;
     io_faults* faults = nullptr; ///< tests only: see io_faults.hpp
+    stream_source* streams = nullptr; ///< tests only: where streams come from (else TLS over TCP)
 
     /// The error the operation about to start must complete with (a test's fault), or none.
     boost::system::error_code fault(io_point p) { return faults ? faults->next(p) : boost::system::error_code{}; }
@@ -243,10 +244,8 @@ public:
         throw error_with_diagnostics(errc::invalid_config, std::move(diag));
     }
 
-    connection& add_connection() {
-        connections.push_back(std::make_unique<connection>(user_ex, tls, response_limits_for(cfg)));
-        return *connections.back();
-    }
+    /// A new connection, not yet open (defined with the client's streams, tls_stream.hpp).
+    connection& add_connection();
 
     void destroy(connection* c) noexcept {
         c->close();

@@ -3,7 +3,7 @@
 #define STRIPE_ASIO_IMPL_INTERNAL_UPKEEP_HPP
 
 #include <stripe_asio/impl/internal/client_state.hpp>
-#include <stripe_asio/impl/internal/connection_opening.hpp>
+#include <stripe_asio/impl/internal/transport_errors.hpp>
 
 namespace stripe_asio::detail {
 
@@ -15,8 +15,8 @@ inline awaitable<void> open_spare(std::shared_ptr<client_impl> self, connection&
     using namespace asio::experimental::awaitable_operators;
     client_impl& c = *self;
     std::string detail;
-    asio::steady_timer limit(c.user_ex, c.cfg.attempt_timeout);
-    auto first = co_await (open_connection(c, conn, detail) || limit.async_wait(use_tuple));
+    engine_timer limit(c.user_ex, c.cfg.attempt_timeout);
+    auto first = co_await (conn.stream->open(c, detail) || limit.async_wait(use_tuple));
     boost::system::error_code ec = first.index() == 0 ? std::get<0>(first) : asio::error::timed_out;
     if (ec || c.shut_down) {
         c.give_back(&conn, client_impl::given_back::never_opened);
