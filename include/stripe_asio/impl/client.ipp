@@ -2,9 +2,9 @@
 // carried from step to step by the completions of its waits and I/O on the client's executor (a
 // strand when config::thread_safe). What to do next is the call machine's to say
 // (detail/call_machine.hpp); this file carries its actions out. The rooms around it, in
-// impl/internal/: client_state (what all calls share), connection_opening, upkeep (min_idle),
-// request_rules (what a call sends), call_steps (how a call goes from step to step) and
-// attempt_timer (the attempt timeout).
+// impl/internal/: client_state (what all calls share), byte_stream and tls_stream (a
+// connection's bytes), upkeep (min_idle), request_rules (what a call sends), call_steps (how a
+// call goes from step to step), attempt_timer (the attempt timeout) and engine_clock.
 #ifndef STRIPE_ASIO_IMPL_CLIENT_IPP
 #define STRIPE_ASIO_IMPL_CLIENT_IPP
 
