@@ -75,6 +75,8 @@ constexpr std::string_view usage_text =
     "  --threads T        threads running the io_context (default 1)\n"
     "  --single-threaded  config.thread_safe = false (no strand; one thread only); the default is\n"
     "                     the library's default, a thread-safe client\n"
+    "  --rate-budget      keep config.rate_budget on (Stripe's limits: 25/s for a test key); by\n"
+    "                     default it is off here, so the client's own cost is what is measured\n"
     "  --mode M           pooled (default), or connect-per-call: a fresh client, hence a new TLS\n"
     "                     connection with a full handshake, for every call\n"
     "  --json FILE|-      also write the results as one JSON object to FILE, or to stdout\n"
@@ -109,6 +111,7 @@ struct options {
     std::uint64_t connections = 16;
     std::uint64_t threads = 1;
     bool thread_safe = true; ///< config.thread_safe, the library's default; forced on by threads > 1
+    bool rate_budget = false; ///< config.rate_budget.enabled: off, to measure the client, not Stripe's ceiling
     mode_kind mode = mode_kind::pooled;
     std::string json_out;
     bool progress = true;
@@ -166,6 +169,8 @@ options parse_options(int argc, char** argv) {
             o.thread_safe = true; // the default; kept for older scripts
         } else if (arg == "--single-threaded") {
             o.thread_safe = false;
+        } else if (arg == "--rate-budget") {
+            o.rate_budget = true;
         } else if (arg == "--mode") {
             std::string m = value();
             if (m == "pooled") o.mode = mode_kind::pooled;
@@ -642,6 +647,7 @@ int load_main(const options& o) {
     }
     cfg.base_url = t.base_url;
     cfg.thread_safe = o.thread_safe;
+    cfg.rate_budget.enabled = o.rate_budget;
     cfg.max_pending = std::max<std::size_t>(cfg.max_pending, o.concurrency);
     const char* method = nullptr;
     if (o.mode == mode_kind::pooled) {
@@ -691,6 +697,7 @@ int pending_main(const options& o) {
     cfg.attempt_timeout = std::chrono::hours(1);
     cfg.retry.max_retries = 0;
     cfg.thread_safe = o.thread_safe;
+    cfg.rate_budget.enabled = o.rate_budget;
     std::optional<stripe_asio::client> client(std::in_place, ioc.get_executor(), cfg);
 
     std::uint64_t completed = 0;

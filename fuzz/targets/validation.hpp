@@ -85,7 +85,7 @@ inline int fuzz_validation(const std::uint8_t* data, std::size_t size) {
     if (broken & 0x04) cfg.max_connections = 0;
     if (broken & 0x08) cfg.idle_timeout = std::chrono::milliseconds(-1);
     if (broken & 0x10) cfg.min_idle = cfg.max_connections + 1;
-    if (broken & 0x20) cfg.max_requests_per_second = std::numeric_limits<double>::quiet_NaN();
+    if (broken & 0x20) cfg.rate_budget.account_per_second = std::numeric_limits<double>::quiet_NaN();
     if (broken & 0x40) cfg.max_response_bytes = 0;
     if (broken & 0x80) cfg.retry.max_delay = std::chrono::milliseconds(-1);
     if (broken_more & 0x01) cfg.connect_timeout = std::chrono::milliseconds(0);

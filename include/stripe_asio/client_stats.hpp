@@ -25,7 +25,16 @@ struct client_stats {
     std::uint64_t open_connections = 0;
     std::uint64_t idle_evictions = 0; ///< closed after config::idle_timeout
     std::uint64_t stale_detected_before_use = 0; ///< idle connections found closed by the server
-    std::uint64_t rate_limited_waits = 0; ///< attempts that waited for the rate limiter
+    std::uint64_t rate_limited_waits = 0; ///< attempts that waited for the rate budget
+    std::uint64_t rate_budget_exhausted = 0; ///< calls refused: no room before their deadline
+    std::uint64_t budget_waiters = 0; ///< calls waiting for the rate budget now
+    /// 429 answers, all, then by Stripe-Rate-Limited-Reason (a 429 without one counts in the first only).
+    std::uint64_t rate_limited_answers = 0;
+    std::uint64_t rate_limited_global_rate = 0;
+    std::uint64_t rate_limited_endpoint_rate = 0;
+    std::uint64_t rate_limited_global_concurrency = 0;
+    std::uint64_t rate_limited_endpoint_concurrency = 0;
+    std::uint64_t rate_limited_resource_specific = 0;
     std::uint64_t retries_throttled = 0; ///< retries the retry budget did not allow
 };
 

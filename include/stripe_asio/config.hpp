@@ -2,6 +2,7 @@
 #define STRIPE_ASIO_CONFIG_HPP
 
 #include <stripe_asio/detail/decl.hpp>
+#include <stripe_asio/rate_budget_config.hpp>
 #include <stripe_asio/retry_config.hpp>
 #include <stripe_asio/version.hpp>
 
@@ -48,11 +49,12 @@ struct config {
     /// checks its idle connections every min(idle_timeout / 2, 1 s), which keeps the executor's
     /// run() busy until the client is destroyed. At most max_connections.
     std::size_t min_idle = 0;
-    /// Client-side rate limit, in requests per second (every attempt counts); 0: none. Stripe
-    /// allows 100/s in live mode and 25/s in test mode; a burst waits here instead of meeting 429s.
-    double max_requests_per_second = 0;
-    /// Requests that may go at once when the limiter has been idle.
-    double rate_limit_burst = 1;
+    /// Stripe's rate limits kept on this side (every attempt counts): the account's, 100/s live
+    /// and 25/s in test mode, and 25/s per endpoint; on by default. A call waits for room, or
+    /// fails at once with errc::rate_budget_exhausted when the room comes after its deadline.
+    /// The budgets are this client's: several clients or servers on one account each keep their
+    /// own unless they share one (see docs/configuration.md).
+    rate_budget_config rate_budget;
 
     /// Largest accepted response body; a larger one fails with errc::response_too_large.
     std::size_t max_response_bytes = 1024 * 1024;

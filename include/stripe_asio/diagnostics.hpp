@@ -34,6 +34,11 @@ struct diagnostics {
     std::string idempotency_key; ///< the key sent on every attempt
     std::string detail; ///< what the client saw: socket error, parse error, which input is bad
     unsigned attempts = 0; ///< attempts made (0 when the call failed before sending)
+    /// A 429's `Stripe-Rate-Limited-Reason` (global-rate, endpoint-rate, global-concurrency,
+    /// endpoint-concurrency, resource-specific), when the last answer had one.
+    std::string rate_limited_reason;
+    /// errc::rate_budget_exhausted: how long until the budgets would have had room.
+    std::chrono::milliseconds rate_budget_wait{0};
     std::vector<attempt_record> failed_attempts; ///< in order; the last one is the final outcome
 
     /// One line for logs: status, type, code, message, request id, attempts, detail.

@@ -46,6 +46,9 @@ enum class errc {
     too_many_pending, ///< `config::max_pending` callers already wait for a connection
     client_shut_down, ///< the client was destroyed while the call was in flight
     out_of_memory, ///< memory ran out inside one of the call's steps; its slot and connection were given back
+    /// The rate budget (config::rate_budget) has no room before the call's deadline, or
+    /// max_pending calls already wait for it; nothing was sent (see diagnostics::rate_budget_wait).
+    rate_budget_exhausted,
 };
 
 STRIPE_ASIO_DECL const boost::system::error_category& error_category() noexcept;

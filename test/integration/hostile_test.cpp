@@ -54,6 +54,7 @@ stripe_asio::config config_for(const hostile_server& server) {
     cfg.retry.retry_stale_connection = false;
     cfg.retry.initial_delay = 5ms;
     cfg.retry.max_delay = 20ms;
+    cfg.rate_budget.enabled = false;
     return cfg;
 }
 

@@ -157,12 +157,14 @@ TEST_CASE("min_idle replaces warm connections the server closed, and those past 
     CHECK(runs_dry(ioc));
 }
 
-TEST_CASE("the rate limiter spaces requests out, and gives up at the deadline") {
+TEST_CASE("the rate budget spaces requests out, and refuses a call whose room comes after its deadline") {
     fake_stripe server;
     asio::io_context ioc;
     auto cfg = config_for(server);
-    cfg.max_requests_per_second = 100;
-    cfg.rate_limit_burst = 1;
+    cfg.rate_budget.enabled = true;
+    cfg.rate_budget.account_per_second = 100;
+    cfg.rate_budget.endpoint_per_second = 1000;
+    cfg.rate_budget.burst = 1;
     stripe_asio::client client(ioc, cfg);
     int ok = 0;
     auto start = std::chrono::steady_clock::now();
@@ -181,7 +183,7 @@ TEST_CASE("the rate limiter spaces requests out, and gives up at the deadline") 
     ioc.restart();
     ioc.run();
     REQUIRE(results.size() == 4);
-    CHECK(std::count(results.begin(), results.end(), errc::deadline_exceeded) >= 2);
+    CHECK(std::count(results.begin(), results.end(), errc::rate_budget_exhausted) >= 2);
 }
 
 } // TEST_SUITE("integration")

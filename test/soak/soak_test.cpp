@@ -380,6 +380,7 @@ int run(const options& o) {
     cfg.api_key = server.api_key();
     cfg.base_url = server.base_url();
     cfg.ca_pem = server.ca_pem();
+    cfg.rate_budget.enabled = false; // a soak of the client, not of Stripe's ceiling
     cfg.attempt_timeout = attempt_timeout;
     cfg.call_timeout = call_timeout;
     cfg.retry.initial_delay = 5ms;

@@ -113,8 +113,8 @@ TEST_CASE("call machine: the rate limiter's wait is slept on the call's timer, a
     auto n = make_machine(t0 + 5s);
     REQUIRE(n.start(errc{}, nullptr, false) == call_action::reserve_budget);
     CHECK(n.budget_reserved(std::nullopt, t0) == call_action::complete);
-    CHECK(n.error() == errc::deadline_exceeded);
-    CHECK(std::string(n.why()) == "the rate limit leaves no room before the deadline");
+    CHECK(n.error() == errc::rate_budget_exhausted);
+    CHECK(std::string(n.why()) == "the rate budget has no room before the call's deadline");
 
     auto w = make_machine();
     REQUIRE(w.start(errc{}, nullptr, false) == call_action::reserve_budget);

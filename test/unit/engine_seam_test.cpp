@@ -53,6 +53,7 @@ stripe_asio::config seam_config() {
     cfg.api_key = "sk_test_seam";
     cfg.attempt_timeout = 2s;
     cfg.connect_timeout = 1s;
+    cfg.rate_budget.enabled = false; // on where the budgets are the subject
     return cfg;
 }
 
@@ -170,8 +171,9 @@ TEST_CASE("engine seam: a 500 is retried after its backoff on the same connectio
 
 TEST_CASE("engine seam: the rate limiter holds a call until its token is due, to the tick") {
     auto cfg = seam_config();
-    cfg.max_requests_per_second = 2; // one every 500 ms
-    cfg.rate_limit_burst = 1;
+    cfg.rate_budget.enabled = true;
+    cfg.rate_budget.account_per_second = 2; // one every 500 ms
+    cfg.rate_budget.burst = 1;
     seam s(cfg);
     s.peer.respond = link_for;
     outcome a, b;
@@ -187,6 +189,93 @@ TEST_CASE("engine seam: the rate limiter holds a call until its token is due, to
     CHECK(b.succeeded());
     CHECK(s.peer.requests.size() == 2);
     CHECK(s.client->stats().rate_limited_waits == 1);
+    CHECK(s.client->stats().budget_waiters == 0);
+}
+
+TEST_CASE("engine seam: a call whose budget has room only after its deadline fails at once, sends nothing and takes "
+          "nothing") {
+    auto cfg = seam_config();
+    cfg.rate_budget.enabled = true;
+    cfg.rate_budget.account_per_second = 1;
+    seam s(cfg);
+    s.peer.respond = link_for;
+    outcome first, hurried, patient;
+    s.client->create_login_link("acct_1", first.handler());
+    stripe_asio::request_options options;
+    options.call_timeout = 500ms;
+    s.client->create_login_link("acct_1", options, hurried.handler());
+    s.time.settle(); // no time passes
+    CHECK(first.succeeded());
+    REQUIRE(hurried.completions == 1);
+    CHECK(hurried.ec == errc::rate_budget_exhausted);
+    CHECK(hurried.diag.rate_budget_wait == 1000ms);
+    CHECK(hurried.diag.attempts == 0);
+    CHECK(s.peer.requests.size() == 1);
+    CHECK(s.client->stats().rate_budget_exhausted == 1);
+    s.client->create_login_link("acct_1", patient.handler());
+    s.time.advance(999ms);
+    CHECK(s.peer.requests.size() == 1);
+    s.time.advance(1ms); // the refused call took no room: the next one waits 1 s, not 2
+    CHECK(patient.succeeded());
+}
+
+TEST_CASE("engine seam: calls waiting for the budget are bounded by max_pending") {
+    auto cfg = seam_config();
+    cfg.rate_budget.enabled = true;
+    cfg.rate_budget.account_per_second = 1;
+    cfg.max_pending = 1;
+    seam s(cfg);
+    s.peer.respond = link_for;
+    outcome a, b, c;
+    s.client->create_login_link("acct_1", a.handler());
+    s.client->create_login_link("acct_1", b.handler());
+    s.client->create_login_link("acct_1", c.handler());
+    s.time.settle();
+    CHECK(a.succeeded());
+    CHECK(b.completions == 0);
+    CHECK(s.client->stats().budget_waiters == 1);
+    REQUIRE(c.completions == 1);
+    CHECK(c.ec == errc::rate_budget_exhausted);
+    s.time.advance(1s);
+    CHECK(b.succeeded());
+    CHECK(s.client->stats().budget_waiters == 0);
+}
+
+TEST_CASE("engine seam: a 429 for the endpoint's rate is not retried, says why, and its budget backs off") {
+    auto cfg = seam_config();
+    cfg.rate_budget.enabled = true;
+    cfg.rate_budget.account_per_second = 100;
+    cfg.rate_budget.endpoint_per_second = 10; // one every 100 ms
+    seam s(cfg);
+    int seen = 0;
+    s.peer.respond = [&](const seen_request& req) -> std::optional<peer_reply> {
+        if (++seen == 1)
+            return peer_reply{http_answer(req, 429, R"({"error":{"type":"invalid_request_error","code":"rate_limit"}})",
+                                          "Stripe-Rate-Limited-Reason: endpoint-rate\r\n")};
+        return link_for(req);
+    };
+    outcome limited, b, c;
+    s.client->create_login_link("acct_1", limited.handler());
+    s.time.settle();
+    REQUIRE(limited.completions == 1);
+    CHECK(limited.ec == errc::rate_limit);
+    CHECK(limited.diag.rate_limited_reason == "endpoint-rate");
+    CHECK(limited.diag.to_string().find("rate_limited_reason=endpoint-rate") != std::string::npos);
+    auto stats = s.client->stats();
+    CHECK(stats.rate_limited_answers == 1);
+    CHECK(stats.rate_limited_endpoint_rate == 1);
+    CHECK(stats.rate_limited_global_rate == 0);
+    // The endpoint's budget is now 5/s: b goes when the 100 ms of the first are up, c 200 ms later.
+    s.client->create_login_link("acct_1", b.handler());
+    s.client->create_login_link("acct_1", c.handler());
+    s.time.settle(); // both reserve now, while the cut is fresh
+    s.time.advance(100ms);
+    CHECK(b.succeeded());
+    s.time.advance(199ms);
+    CHECK(c.completions == 0);
+    s.time.advance(1ms);
+    CHECK(c.succeeded());
+    CHECK(s.peer.requests.size() == 3);
 }
 
 TEST_CASE("engine seam: an idle connection the peer closed is replaced before use, not written to") {

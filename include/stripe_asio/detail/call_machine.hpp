@@ -105,7 +105,7 @@ public:
     /// The rate limiter's answer: the wait before room, or none before the deadline.
     call_action budget_reserved(std::optional<clock::duration> wait, time_point now) {
         if (stopping()) return end(interruption());
-        if (!wait) return end(errc::deadline_exceeded, "the rate limit leaves no room before the deadline");
+        if (!wait) return end(errc::rate_budget_exhausted, "the rate budget has no room before the call's deadline");
         if (wait->count() > 0) {
             waiting_for_budget_ = true;
             return wait_until(now + *wait);

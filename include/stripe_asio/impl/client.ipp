@@ -104,25 +104,55 @@ inline void begin_call(call_state& call) {
     carry_out(call, next);
 }
 
-/// Starts an attempt: through the rate limiter (every attempt is a request Stripe counts), then
-/// to a connection.
+/// The call's endpoint budget, found on the strand at its first attempt: a login link's is fixed
+/// when the client is made; any other path is named (ids replaced) and looked up.
+inline std::size_t endpoint_budget_of(client_impl& c, call_state& call) {
+    if (call.endpoint == call_state::unresolved_endpoint) {
+        std::string_view path = call.target.view().substr(c.url.prefix.size());
+        call.endpoint = static_cast<std::uint16_t>(c.budgets.endpoint(endpoint_name(call.method, path)));
+    }
+    return call.endpoint;
+}
+
+inline void stop_counting_budget_wait(call_state& call) noexcept {
+    if (std::exchange(call.counted_budget_wait, false)) bump(call.client->counters.budget_waiters, -1);
+}
+
+/// Starts an attempt: through the rate budgets (every attempt is a request Stripe counts), then
+/// to a connection. Room after the deadline, or a wait when max_pending calls already wait,
+/// ends the call at once: nothing is taken from the budgets and nothing is sent.
 inline void reserve_budget(call_state& call) {
     client_impl& c = *call.client;
     call.status = 0;
     call.should_retry.reset();
     call.replayed = false;
-    if (!c.limiter.enabled()) {
+    if (!c.budgets.enabled()) {
         carry_out(call, call.machine.budget_reserved(clock_type::duration::zero(), {}));
         return;
     }
     auto now = clock_type::now();
-    auto wait = c.limiter.reserve(now, call.machine.deadline());
-    if (wait && wait->count() > 0) bump(c.counters.rate_limited);
-    carry_out(call, call.machine.budget_reserved(wait, now));
+    std::size_t endpoint = endpoint_budget_of(c, call);
+    auto deadline = call.machine.deadline();
+    auto queue_full = c.counters.budget_waiters.load(std::memory_order_relaxed) >= c.cfg.max_pending;
+    auto room = c.budgets.reserve(endpoint, now, queue_full ? now : deadline);
+    if (!room.granted) {
+        bump(c.counters.budget_refusals);
+        call.failure().rate_budget_wait = std::chrono::ceil<std::chrono::milliseconds>(
+            room.wait > clock_type::duration::zero() ? room.wait : clock_type::duration{});
+        carry_out(call, call.machine.budget_reserved(std::nullopt, now));
+        return;
+    }
+    if (room.wait.count() > 0) {
+        bump(c.counters.rate_limited);
+        bump(c.counters.budget_waiters);
+        call.counted_budget_wait = true;
+    }
+    carry_out(call, call.machine.budget_reserved(room.wait, now));
 }
 
-/// The wait for the rate limiter or for backoff ended (or was cut short).
+/// The wait for the rate budget or for backoff ended (or was cut short).
 inline void on_woken(call_state& call, const boost::system::error_code&, std::size_t) {
+    stop_counting_budget_wait(call);
     carry_out(call, call.machine.woken(clock_type::now()));
 }
 
@@ -373,6 +403,27 @@ inline void give_back_connection(call_state& call) noexcept {
                 call.conn_reusable ? client_impl::given_back::reusable : client_impl::given_back::closed);
 }
 
+/// A 429: counted by its Stripe-Rate-Limited-Reason, and the budget it names backs off. The
+/// header's text (capped) goes to the diagnostics; the answer is still held on the connection.
+inline void note_rate_limited(call_state& call, std::string& reason_text) {
+    client_impl& c = *call.client;
+    bump(c.counters.limited_answers);
+    if (!call.conn) return;
+    std::string_view header = call.conn->reader.field("Stripe-Rate-Limited-Reason");
+    rate_limit_reason why = parse_rate_limit_reason(header);
+    reason_text.assign(header.substr(0, 64));
+    switch (why) {
+    case rate_limit_reason::global_rate: bump(c.counters.limited_global_rate); break;
+    case rate_limit_reason::endpoint_rate: bump(c.counters.limited_endpoint_rate); break;
+    case rate_limit_reason::global_concurrency: bump(c.counters.limited_global_concurrency); break;
+    case rate_limit_reason::endpoint_concurrency: bump(c.counters.limited_endpoint_concurrency); break;
+    case rate_limit_reason::resource_specific: bump(c.counters.limited_resource_specific); break;
+    case rate_limit_reason::other:
+    case rate_limit_reason::none: break;
+    }
+    if (call.endpoint != call_state::unresolved_endpoint) c.budgets.rate_limited(why, call.endpoint, clock_type::now());
+}
+
 /// After a failed attempt (no response, or an error status whose `body` is read while the
 /// connection is still held): records it, then stops the call or goes again, after a backoff.
 inline void attempt_failed(call_state& call, std::string_view body) {
@@ -382,6 +433,8 @@ inline void attempt_failed(call_state& call, std::string_view body) {
     answer_facts answer;
     answer.status = call.status;
     answer.should_retry = call.should_retry;
+    std::string limited_reason;
+    if (call.status == 429) note_rate_limited(call, limited_reason);
 
     diagnostics& diag = call.failure();
     diagnostics fields;
@@ -417,6 +470,7 @@ inline void attempt_failed(call_state& call, std::string_view body) {
         diag.message = std::move(fields.message);
         diag.param = std::move(fields.param);
         diag.doc_url = std::move(fields.doc_url);
+        diag.rate_limited_reason = std::move(limited_reason);
     }
     diag.failed_attempts.push_back(std::move(record));
     carry_out(call, next);
@@ -454,6 +508,7 @@ STRIPE_ASIO_DECL void finish_call(call_state& call, bool succeeded) noexcept {
     client_impl& c = *call.client;
     attempt_ended(call);
     give_back_connection(call);
+    stop_counting_budget_wait(call);
     call.finished = true;
     call.machine.finish();
     unlink_from(c.calls, call);
@@ -475,6 +530,7 @@ STRIPE_ASIO_DECL void abandon_call(call_state& call) noexcept {
         bump(c.counters.in_flight, -1);
     }
     if (call.relay) call.relay->call = nullptr;
+    stop_counting_budget_wait(call);
     call.finished = true;
     call.machine.finish();
     call.typed->drop();
@@ -578,6 +634,14 @@ STRIPE_ASIO_DECL client_stats read_stats(const client_impl& impl) {
     s.idle_evictions = get(k.idle_evictions);
     s.stale_detected_before_use = get(k.stale_detected);
     s.rate_limited_waits = get(k.rate_limited);
+    s.rate_budget_exhausted = get(k.budget_refusals);
+    s.budget_waiters = get(k.budget_waiters);
+    s.rate_limited_answers = get(k.limited_answers);
+    s.rate_limited_global_rate = get(k.limited_global_rate);
+    s.rate_limited_endpoint_rate = get(k.limited_endpoint_rate);
+    s.rate_limited_global_concurrency = get(k.limited_global_concurrency);
+    s.rate_limited_endpoint_concurrency = get(k.limited_endpoint_concurrency);
+    s.rate_limited_resource_specific = get(k.limited_resource_specific);
     s.retries_throttled = get(k.retries_throttled);
     return s;
 }

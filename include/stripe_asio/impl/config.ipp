@@ -36,8 +36,18 @@ STRIPE_ASIO_DECL void config::validate() const {
     if (max_connections == 0) fail(errc::invalid_config, "config.max_connections must be at least 1");
     if (idle_timeout.count() < 0) fail(errc::invalid_config, "config.idle_timeout must not be negative");
     if (min_idle > max_connections) fail(errc::invalid_config, "config.min_idle must not exceed max_connections");
-    if (!(max_requests_per_second >= 0) || !(rate_limit_burst >= 0))
-        fail(errc::invalid_config, "config rate limit fields must not be negative");
+    const rate_budget_config& rb = rate_budget;
+    auto rate_ok = [](double r) { return r >= 0 && r < 1e9; }; // false for NaN too
+    if (!rate_ok(rb.account_per_second) || !rate_ok(rb.endpoint_per_second) || rb.endpoint_per_second == 0)
+        fail(errc::invalid_config, "config.rate_budget rates must be finite, positive (0: Stripe's for the account)");
+    for (const endpoint_budget& e : rb.endpoints)
+        if (e.endpoint.empty() || !(e.per_second > 0 && e.per_second < 1e9))
+            fail(errc::invalid_config, "config.rate_budget.endpoints: a name and a finite positive rate each");
+    if (!(rb.burst >= 1 && rb.burst < 1e6)) fail(errc::invalid_config, "config.rate_budget.burst must be at least 1");
+    if (!(rb.backoff_factor > 0 && rb.backoff_factor <= 1))
+        fail(errc::invalid_config, "config.rate_budget.backoff_factor must be in (0, 1]");
+    if (!(rb.recovery_per_second > 0 && rb.recovery_per_second < 1e6))
+        fail(errc::invalid_config, "config.rate_budget.recovery_per_second must be positive");
     if (max_response_bytes == 0) fail(errc::invalid_config, "config.max_response_bytes must be at least 1");
     if (retry.initial_delay.count() < 0 || retry.max_delay.count() < 0)
         fail(errc::invalid_config, "config.retry delays must not be negative");

@@ -45,6 +45,8 @@ inline errc_info describe(errc e) noexcept {
     case errc::too_many_pending: return {"too_many_pending", "too many calls already waiting for a connection"};
     case errc::client_shut_down: return {"client_shut_down", "the client was shut down"};
     case errc::out_of_memory: return {"out_of_memory", "memory ran out while the call was in progress"};
+    case errc::rate_budget_exhausted:
+        return {"rate_budget_exhausted", "the rate budget has no room for the call before its deadline"};
     }
     return {"unknown", "unknown stripe_asio error"};
 }

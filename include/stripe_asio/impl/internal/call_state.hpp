@@ -74,6 +74,11 @@ public:
     std::shared_ptr<cancel_relay> relay; ///< thread-safe clients: the caller's slot reaches us here
     detail::connection* conn = nullptr; ///< held during an attempt
 
+    static constexpr std::uint16_t unresolved_endpoint = 0xFFFF;
+    /// The index of the endpoint's rate budget; unresolved until the first step (on the strand).
+    std::uint16_t endpoint = unresolved_endpoint;
+    bool counted_budget_wait = false; ///< counted in the client's budget_waiters now
+
     // The last response.
     unsigned status = 0; ///< its Request-Id stays with the connection that carried it
     std::optional<bool> should_retry;

@@ -21,7 +21,7 @@
 #include <stripe_asio/detail/retry_decision.hpp>
 #include <stripe_asio/detail/retry_policy.hpp>
 #include <stripe_asio/detail/server_text.hpp>
-#include <stripe_asio/detail/token_bucket.hpp>
+#include <stripe_asio/detail/rate_budgets.hpp>
 #include <stripe_asio/detail/uuid.hpp>
 #include <stripe_asio/detail/validation.hpp>
 
@@ -78,7 +78,9 @@ struct stat_counters {
     std::atomic<std::uint64_t> calls_started{0}, calls_succeeded{0}, calls_failed{0}, attempts{0}, retries{0},
         stale_resends{0}, connections_opened{0}, connections_closed{0}, connect_failures{0}, tls_full{0},
         tls_resumed{0}, reuses{0}, in_flight{0}, waiters{0}, idle{0}, open{0}, idle_evictions{0}, stale_detected{0},
-        rate_limited{0}, retries_throttled{0};
+        rate_limited{0}, retries_throttled{0}, budget_refusals{0}, budget_waiters{0}, limited_answers{0},
+        limited_global_rate{0}, limited_endpoint_rate{0}, limited_global_concurrency{0},
+        limited_endpoint_concurrency{0}, limited_resource_specific{0};
 };
 
 inline void bump(std::atomic<std::uint64_t>& c, std::int64_t by = 1) noexcept {
@@ -125,7 +127,8 @@ public:
     client_impl(asio::any_io_executor user, config c, base_url_parts parts)
         : cfg(std::move(c)), url(std::move(parts)), user_ex(std::move(user)), ex(make_client_executor()),
           watchdog(user_ex), upkeep(user_ex), tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
-          limiter(cfg.max_requests_per_second, cfg.rate_limit_burst),
+          budgets(cfg.rate_budget, is_live_key(cfg.api_key)),
+          login_link_endpoint(budgets.endpoint("POST /v1/accounts/:account/login_links")),
           budget(cfg.retry.budget_max_tokens, cfg.retry.budget_token_ratio),
           jitter(std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)) {
         fixed_headers = make_fixed_headers(url.host_header, cfg.api_key, cfg.stripe_version, version);
@@ -171,7 +174,8 @@ public:
     engine_timer upkeep; ///< min_idle > 0 only: the periodic check of idle connections
     ssl::context tls;
     pool_type pool;
-    token_bucket limiter;
+    rate_budgets budgets; ///< the account's and the endpoints' (strand only)
+    std::size_t login_link_endpoint; ///< its budget's index, fixed when the client is made
     retry_budget budget;
     std::vector<std::unique_ptr<connection>> connections;
     intrusive_list<call_state, live_call_tag> calls; ///< live calls, for shutdown

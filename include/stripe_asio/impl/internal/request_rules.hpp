@@ -56,6 +56,7 @@ inline void fill_login_link(call_state& call, const account_id_arg& account, con
         call.target += "/v1/accounts/";
         call.target += account.view();
         call.target += "/login_links";
+        call.endpoint = static_cast<std::uint16_t>(c.login_link_endpoint);
     } else {
         call.refused = errc::invalid_account_id;
         call.refusal = "account id must be acct_ followed by letters and digits, at most 255 characters";

@@ -1,0 +1,221 @@
+// The client's rate budgets (rate_budget_config.hpp), sans-io: time is an input. Each budget is
+// a GCRA cell (the generic cell rate algorithm, a token bucket kept as one time point): the
+// theoretical arrival time `tat` of the next request; a request at time t fits when
+// t >= tat - tolerance, and moves tat to max(tat, t) + interval. A call reserves its send time
+// in the account's budget and its endpoint's together, at the later of their earliest times,
+// or in neither when that time passes its deadline.
+#ifndef STRIPE_ASIO_DETAIL_RATE_BUDGETS_HPP
+#define STRIPE_ASIO_DETAIL_RATE_BUDGETS_HPP
+
+#include <stripe_asio/rate_budget_config.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stripe_asio::detail {
+
+/// What a 429's Stripe-Rate-Limited-Reason header says.
+enum class rate_limit_reason : unsigned char {
+    none, ///< no header (a lock_timeout, or a plain 429)
+    global_rate,
+    endpoint_rate,
+    global_concurrency,
+    endpoint_concurrency,
+    resource_specific,
+    other, ///< a value this version does not know
+};
+
+inline rate_limit_reason parse_rate_limit_reason(std::string_view v) noexcept {
+    if (v.empty()) return rate_limit_reason::none;
+    if (v == "global-rate") return rate_limit_reason::global_rate;
+    if (v == "endpoint-rate") return rate_limit_reason::endpoint_rate;
+    if (v == "global-concurrency") return rate_limit_reason::global_concurrency;
+    if (v == "endpoint-concurrency") return rate_limit_reason::endpoint_concurrency;
+    if (v == "resource-specific") return rate_limit_reason::resource_specific;
+    return rate_limit_reason::other;
+}
+
+inline const char* name(rate_limit_reason r) noexcept {
+    switch (r) {
+    case rate_limit_reason::none: return "";
+    case rate_limit_reason::global_rate: return "global-rate";
+    case rate_limit_reason::endpoint_rate: return "endpoint-rate";
+    case rate_limit_reason::global_concurrency: return "global-concurrency";
+    case rate_limit_reason::endpoint_concurrency: return "endpoint-concurrency";
+    case rate_limit_reason::resource_specific: return "resource-specific";
+    case rate_limit_reason::other: return "other";
+    }
+    return "";
+}
+
+/// Whether a key is for live mode (Stripe's larger account figure applies).
+inline bool is_live_key(std::string_view key) noexcept {
+    return key.substr(0, 8) == "sk_live_" || key.substr(0, 8) == "rk_live_";
+}
+
+/// One budget: a GCRA cell whose rate backs off after a 429 and climbs back slowly.
+class paced_budget {
+public:
+    using clock = std::chrono::steady_clock;
+
+    paced_budget(double per_second, double burst, double recovery_per_second) noexcept
+        : configured_(per_second), cut_rate_(per_second), recovery_(recovery_per_second), burst_(std::max(burst, 1.0)) {
+    }
+
+    /// The rate in force at `now`: the configured one, or one cut by a 429 and recovering.
+    double rate(clock::time_point now) const noexcept {
+        if (cut_rate_ >= configured_) return configured_;
+        double since = std::chrono::duration<double>(now - cut_at_).count();
+        return std::min(configured_, cut_rate_ + configured_ * recovery_ * std::max(since, 0.0));
+    }
+
+    /// When a request may go, at the earliest.
+    clock::time_point earliest(clock::time_point now) const noexcept { return std::max(now, tat_ - tolerance(now)); }
+
+    /// A request goes at `at` (no earlier than earliest(now)).
+    void take(clock::time_point at, clock::time_point now) noexcept { tat_ = std::max(tat_, at) + interval(now); }
+
+    /// A 429 named this budget: its rate is multiplied by `factor`, from the rate now in force.
+    void cut(double factor, clock::time_point now) noexcept {
+        // Never below one request a minute: a budget must still let a probe through to recover.
+        cut_rate_ = std::max(rate(now) * factor, std::min(configured_, 1.0 / 60));
+        cut_at_ = now;
+    }
+
+private:
+    clock::duration interval(clock::time_point now) const noexcept {
+        return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / rate(now)));
+    }
+    clock::duration tolerance(clock::time_point now) const noexcept {
+        return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>((burst_ - 1) / rate(now)));
+    }
+
+    double configured_;
+    double cut_rate_;
+    double recovery_;
+    double burst_;
+    clock::time_point cut_at_{};
+    clock::time_point tat_{};
+};
+
+/// The account's budget and one per endpoint. Endpoints are named as endpoint_budget says and
+/// kept in a bounded table: past `max_endpoints` names, the rest share one budget.
+class rate_budgets {
+public:
+    using clock = std::chrono::steady_clock;
+    static constexpr std::size_t max_endpoints = 256;
+    static constexpr std::size_t shared_endpoint = 0; ///< where names past the bound go
+
+    /// A reservation: the wait before sending, or (refused) how long until both budgets have room.
+    struct decision {
+        bool granted = true;
+        clock::duration wait{};
+    };
+
+    rate_budgets(const rate_budget_config& cfg, bool live_key)
+        : enabled_(cfg.enabled), cfg_(cfg),
+          account_(cfg.account_per_second > 0 ? cfg.account_per_second : (live_key ? 100.0 : 25.0), cfg.burst,
+                   cfg.recovery_per_second) {
+        endpoints_.emplace_back(cfg.endpoint_per_second, cfg.burst, cfg.recovery_per_second);
+        for (const endpoint_budget& e : cfg.endpoints) {
+            if (names_.count(e.endpoint) != 0) continue;
+            names_.emplace(e.endpoint, endpoints_.size());
+            endpoints_.emplace_back(e.per_second, cfg.burst, cfg.recovery_per_second);
+        }
+    }
+
+    bool enabled() const noexcept { return enabled_; }
+
+    /// The budget of the endpoint named `name` (made at first use).
+    std::size_t endpoint(std::string_view name) {
+        if (auto it = names_.find(name); it != names_.end()) return it->second;
+        if (endpoints_.size() >= max_endpoints) return shared_endpoint;
+        names_.emplace(std::string(name), endpoints_.size());
+        endpoints_.emplace_back(cfg_.endpoint_per_second, cfg_.burst, cfg_.recovery_per_second);
+        return endpoints_.size() - 1;
+    }
+
+    /// Reserves a send time in the account's budget and the endpoint's, or in neither when the
+    /// earliest time both allow is after `deadline`.
+    decision reserve(std::size_t endpoint, clock::time_point now, clock::time_point deadline) noexcept {
+        if (!enabled_) return {};
+        paced_budget& ep = endpoints_[endpoint < endpoints_.size() ? endpoint : shared_endpoint];
+        auto at = std::max(account_.earliest(now), ep.earliest(now));
+        if (at > deadline) return {false, at - now};
+        account_.take(at, now);
+        ep.take(at, now);
+        return {true, at - now};
+    }
+
+    /// A 429 said which budget Stripe found spent: that one backs off.
+    void rate_limited(rate_limit_reason why, std::size_t endpoint, clock::time_point now) noexcept {
+        if (!enabled_ || cfg_.backoff_factor >= 1) return;
+        paced_budget& ep = endpoints_[endpoint < endpoints_.size() ? endpoint : shared_endpoint];
+        switch (why) {
+        case rate_limit_reason::global_rate:
+        case rate_limit_reason::global_concurrency: account_.cut(cfg_.backoff_factor, now); return;
+        case rate_limit_reason::endpoint_rate:
+        case rate_limit_reason::endpoint_concurrency:
+        case rate_limit_reason::resource_specific: ep.cut(cfg_.backoff_factor, now); return;
+        case rate_limit_reason::other: account_.cut(cfg_.backoff_factor, now); return;
+        case rate_limit_reason::none: return;
+        }
+    }
+
+    double account_rate(clock::time_point now) const noexcept { return account_.rate(now); }
+    double endpoint_rate(std::size_t endpoint, clock::time_point now) const noexcept {
+        return endpoints_[endpoint < endpoints_.size() ? endpoint : shared_endpoint].rate(now);
+    }
+
+private:
+    bool enabled_;
+    rate_budget_config cfg_;
+    paced_budget account_;
+    std::vector<paced_budget> endpoints_; ///< [0]: shared by names past max_endpoints
+    std::map<std::string, std::size_t, std::less<>> names_;
+};
+
+/// The name of an endpoint's budget: "METHOD /path" with ids replaced (see endpoint_budget).
+inline std::string endpoint_name(std::string_view method, std::string_view path) {
+    std::string out(method);
+    out += ' ';
+    std::size_t query = path.find('?');
+    path = path.substr(0, query);
+    std::size_t i = 0;
+    while (i < path.size()) {
+        std::size_t end = path.find('/', i + 1);
+        if (end == std::string_view::npos) end = path.size();
+        std::string_view segment = path.substr(i, end - i); // with its leading '/'
+        std::string_view text = segment.substr(segment.empty() || segment[0] != '/' ? 0 : 1);
+        // A Stripe id: a lowercase prefix, '_', then a mixed-case or numbered suffix
+        // (acct_1032D82eZvKYlo2C); "login_links" and "payment_intents" are names, not ids.
+        std::size_t underscore = text.find('_');
+        bool id = false;
+        if (underscore != std::string_view::npos && underscore > 0 && underscore + 1 < text.size()) {
+            std::string_view prefix = text.substr(0, underscore), suffix = text.substr(underscore + 1);
+            bool prefix_ok = std::all_of(prefix.begin(), prefix.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+            bool suffix_alnum = std::all_of(suffix.begin(), suffix.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+            });
+            bool suffix_marked = std::any_of(suffix.begin(), suffix.end(),
+                                             [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); });
+            id = prefix_ok && suffix_alnum && (suffix_marked || suffix.size() >= 14);
+        }
+        if (id) {
+            out += '/';
+            out += text.substr(0, 5) == "acct_" ? ":account" : ":id";
+        } else {
+            out += segment;
+        }
+        i = end;
+    }
+    return out;
+}
+
+} // namespace stripe_asio::detail
+
+#endif

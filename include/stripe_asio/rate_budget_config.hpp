@@ -1,0 +1,40 @@
+// Stripe's rate limits, kept on the client's side as budgets: one for the account (every
+// request) and one per endpoint. A call takes from both before each attempt, or waits until
+// both have room, so bursts queue instead of meeting 429s.
+#ifndef STRIPE_ASIO_RATE_BUDGET_CONFIG_HPP
+#define STRIPE_ASIO_RATE_BUDGET_CONFIG_HPP
+
+#include <string>
+#include <vector>
+
+namespace stripe_asio {
+
+/// An endpoint with a budget of its own, named by its templated path as the client names it:
+/// the method, a space, and the path with ids replaced (`acct_...` by `:account`, any other
+/// Stripe id by `:id`), e.g. "POST /v1/accounts/:account/login_links".
+struct endpoint_budget {
+    std::string endpoint;
+    double per_second = 25;
+};
+
+struct rate_budget_config {
+    /// false: no budget at all; every attempt goes at once (Stripe's own limits still apply).
+    bool enabled = true;
+    /// Requests per second for the whole account; 0: Stripe's published figure for the key's
+    /// mode, 100 for a live key (sk_live_, rk_live_) and 25 for any other (test mode).
+    double account_per_second = 0;
+    /// Requests per second for each endpoint without an entry in `endpoints`: Stripe's default.
+    double endpoint_per_second = 25;
+    std::vector<endpoint_budget> endpoints;
+    /// Requests each budget lets go at once after a lull (at least 1).
+    double burst = 1;
+    /// After a 429 whose Stripe-Rate-Limited-Reason names a budget, that budget's rate is
+    /// multiplied by this (0 < factor <= 1; 1: no backoff)...
+    double backoff_factor = 0.5;
+    /// ...then climbs back by this share of its configured rate per second without a 429.
+    double recovery_per_second = 0.1;
+};
+
+} // namespace stripe_asio
+
+#endif

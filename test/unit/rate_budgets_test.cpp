@@ -1,0 +1,147 @@
+// rate_budgets: the account's and the endpoints' budgets, driven with a clock of the test's own.
+#include <doctest/doctest.h>
+
+#include <stripe_asio/detail/rate_budgets.hpp>
+
+#include <chrono>
+#include <set>
+#include <string>
+
+using namespace std::chrono_literals;
+using stripe_asio::rate_budget_config;
+using stripe_asio::detail::endpoint_name;
+using stripe_asio::detail::parse_rate_limit_reason;
+using stripe_asio::detail::rate_budgets;
+using stripe_asio::detail::rate_limit_reason;
+using time_point = rate_budgets::clock::time_point;
+
+namespace {
+
+const time_point t0 = time_point{} + 1h;
+const time_point no_deadline = time_point::max();
+
+rate_budget_config budgets_of(double account, double endpoint, double burst = 1) {
+    rate_budget_config cfg;
+    cfg.account_per_second = account;
+    cfg.endpoint_per_second = endpoint;
+    cfg.burst = burst;
+    return cfg;
+}
+
+} // namespace
+
+TEST_SUITE("unit") {
+
+TEST_CASE("rate budgets: off, every call goes at once") {
+    rate_budget_config cfg;
+    cfg.enabled = false;
+    rate_budgets b(cfg, false);
+    for (int i = 0; i < 100; ++i) {
+        auto d = b.reserve(0, t0, t0);
+        CHECK(d.granted);
+        CHECK(d.wait == 0ns);
+    }
+}
+
+TEST_CASE("rate budgets: the account's figure comes from the key's mode, 25/s in test and 100/s live") {
+    rate_budget_config cfg = budgets_of(0, 1000);
+    rate_budgets test_mode(cfg, false), live(cfg, true);
+    auto e = test_mode.endpoint("POST /v1/x");
+    CHECK(test_mode.reserve(e, t0, no_deadline).wait == 0ms);
+    CHECK(test_mode.reserve(e, t0, no_deadline).wait == 40ms);
+    CHECK(test_mode.reserve(e, t0, no_deadline).wait == 80ms);
+    auto l = live.endpoint("POST /v1/x");
+    CHECK(live.reserve(l, t0, no_deadline).wait == 0ms);
+    CHECK(live.reserve(l, t0, no_deadline).wait == 10ms);
+    CHECK(stripe_asio::detail::is_live_key("rk_live_abc"));
+    CHECK_FALSE(stripe_asio::detail::is_live_key("sk_test_abc"));
+    CHECK_FALSE(stripe_asio::detail::is_live_key("sk_livex"));
+}
+
+TEST_CASE("rate budgets: an endpoint's budget binds its own calls; other endpoints share only the account's") {
+    rate_budgets b(budgets_of(100, 25), false);
+    auto links = b.endpoint("POST /v1/accounts/:account/login_links");
+    auto other = b.endpoint("GET /v1/balance");
+    CHECK(links != other);
+    CHECK(b.reserve(links, t0, no_deadline).wait == 0ms);
+    CHECK(b.reserve(links, t0, no_deadline).wait == 40ms); // the endpoint's 25/s
+    // The account's 100/s is shared, and the second call took from it when it goes, at 40 ms.
+    CHECK(b.reserve(other, t0, no_deadline).wait == 50ms);
+    CHECK(b.reserve(other, t0, no_deadline).wait == 90ms); // its own endpoint's 25/s now binds
+    CHECK(b.endpoint("GET /v1/balance") == other);
+}
+
+TEST_CASE("rate budgets: a call takes from both budgets or from neither") {
+    rate_budgets b(budgets_of(1, 1000), false);
+    auto e = b.endpoint("POST /v1/x");
+    CHECK(b.reserve(e, t0, no_deadline).wait == 0s);
+    auto refused = b.reserve(e, t0, t0 + 999ms); // room at t0 + 1 s, after the deadline
+    CHECK_FALSE(refused.granted);
+    CHECK(refused.wait == 1s);
+    CHECK(b.reserve(e, t0, no_deadline).wait == 1s); // the refusal took nothing
+    CHECK(b.reserve(e, t0, t0 + 2s).wait == 2s); // a deadline exactly at the room is met
+}
+
+TEST_CASE("rate budgets: a burst goes at once after a lull, then the rate holds") {
+    rate_budgets b(budgets_of(10, 1000, 3), false);
+    auto e = b.endpoint("POST /v1/x");
+    for (int i = 0; i < 3; ++i) CHECK(b.reserve(e, t0, no_deadline).wait == 0ms);
+    CHECK(b.reserve(e, t0, no_deadline).wait == 100ms);
+    // After a lull of a second the burst is back, not ten saved-up requests.
+    auto later = t0 + 1100ms;
+    for (int i = 0; i < 3; ++i) CHECK(b.reserve(e, later, no_deadline).wait == 0ms);
+    CHECK(b.reserve(e, later, no_deadline).wait > 0ms);
+}
+
+TEST_CASE("rate budgets: a 429 cuts the budget its reason names, which climbs back slowly") {
+    rate_budget_config cfg = budgets_of(100, 10);
+    cfg.backoff_factor = 0.5;
+    cfg.recovery_per_second = 0.1; // 1/s per second for a 10/s budget
+    rate_budgets b(cfg, false);
+    auto e = b.endpoint("POST /v1/x");
+    b.rate_limited(rate_limit_reason::endpoint_rate, e, t0);
+    CHECK(b.endpoint_rate(e, t0) == doctest::Approx(5));
+    CHECK(b.account_rate(t0) == doctest::Approx(100)); // untouched
+    CHECK(b.endpoint_rate(e, t0 + 2s) == doctest::Approx(7));
+    CHECK(b.endpoint_rate(e, t0 + 5s) == doctest::Approx(10));
+    CHECK(b.endpoint_rate(e, t0 + 60s) == doctest::Approx(10)); // never above the configured rate
+    b.rate_limited(rate_limit_reason::global_rate, e, t0);
+    CHECK(b.account_rate(t0) == doctest::Approx(50));
+    b.rate_limited(rate_limit_reason::none, e, t0 + 60s); // a lock_timeout says nothing of rates
+    CHECK(b.endpoint_rate(e, t0 + 60s) == doctest::Approx(10));
+    // Repeated 429s never stop the budget altogether.
+    for (int i = 0; i < 100; ++i) b.rate_limited(rate_limit_reason::endpoint_rate, e, t0);
+    CHECK(b.endpoint_rate(e, t0) > 0);
+}
+
+TEST_CASE("rate budgets: the table of endpoints is bounded; names past it share one budget") {
+    rate_budgets b(budgets_of(1e6, 25), false);
+    std::set<std::size_t> seen;
+    for (int i = 0; i < 1000; ++i) seen.insert(b.endpoint("GET /v1/thing" + std::to_string(i)));
+    CHECK(seen.size() <= rate_budgets::max_endpoints);
+    CHECK(seen.count(rate_budgets::shared_endpoint) == 1);
+}
+
+TEST_CASE("rate budgets: an endpoint is named by its method and its path with ids replaced") {
+    CHECK(endpoint_name("POST", "/v1/accounts/acct_1032D82eZvKYlo2C/login_links") ==
+          "POST /v1/accounts/:account/login_links");
+    CHECK(endpoint_name("POST", "/v1/accounts/acct_1/login_links") == "POST /v1/accounts/:account/login_links");
+    CHECK(endpoint_name("POST", "/v1/payment_intents/pi_3MtwBwLkdIwHu7ix28a3tqPa/confirm") ==
+          "POST /v1/payment_intents/:id/confirm");
+    CHECK(endpoint_name("GET", "/v1/customers?limit=3&starting_after=cus_9s6XKzkNRiz8i3") == "GET /v1/customers");
+    CHECK(endpoint_name("GET", "/v1/checkout/sessions") == "GET /v1/checkout/sessions");
+    CHECK(endpoint_name("DELETE", "/v1/customers/cus_NffrFeUfNV2Hib") == "DELETE /v1/customers/:id");
+    CHECK(endpoint_name("POST", "/v1/account_links") == "POST /v1/account_links");
+}
+
+TEST_CASE("rate budgets: Stripe-Rate-Limited-Reason values") {
+    CHECK(parse_rate_limit_reason("global-rate") == rate_limit_reason::global_rate);
+    CHECK(parse_rate_limit_reason("endpoint-rate") == rate_limit_reason::endpoint_rate);
+    CHECK(parse_rate_limit_reason("global-concurrency") == rate_limit_reason::global_concurrency);
+    CHECK(parse_rate_limit_reason("endpoint-concurrency") == rate_limit_reason::endpoint_concurrency);
+    CHECK(parse_rate_limit_reason("resource-specific") == rate_limit_reason::resource_specific);
+    CHECK(parse_rate_limit_reason("") == rate_limit_reason::none);
+    CHECK(parse_rate_limit_reason("something-new") == rate_limit_reason::other);
+}
+
+} // TEST_SUITE("unit")
