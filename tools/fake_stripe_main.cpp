@@ -25,6 +25,7 @@ constexpr std::string_view usage_text =
     "usage: fake-stripe [--port N] [--address A] [--cert PEM_FILE --key PEM_FILE]\n"
     "                   [--api-key K] [--ca-out FILE] [--print-ca] [--idle-timeout-ms N]\n"
     "                   [--fault F]... [--random-faults RATE [--seed N]]\n"
+    "                   [--account-rate R] [--endpoint-rate R] [--rate-burst N]\n"
     "\n"
     "A Stripe-shaped HTTPS server answering POST /v1/accounts/{account}/login_links.\n"
     "\n"
@@ -51,6 +52,12 @@ constexpr std::string_view usage_text =
     "                       truncate, garbage, oversize, hang (2 to 5 s, then close), delay\n"
     "                       (10 to 1500 ms), reset, duplicate, trailing-garbage (either write)\n"
     "  --seed N             the random faults' seed (default 1): the same draws for the same N\n"
+    "  --account-rate R     answer 429 rate_limit (Stripe-Rate-Limited-Reason: global-rate) to\n"
+    "                       authenticated /v1 requests over R per second (default 0: no limit)\n"
+    "  --endpoint-rate R    the same per endpoint (endpoint-rate), login links being one\n"
+    "  --rate-burst N       requests each limit lets through at once after a lull (default 1)\n"
+    "                       GET /_fake_stripe/rate_stats answers the requests let through in\n"
+    "                       each second since start, and the 429s, as JSON\n"
     "  --help               this text\n"
     "\n"
     "Prints 'listening on https://HOST:PORT' once ready.\n";
@@ -96,6 +103,14 @@ double parse_rate(const std::string& flag, const std::string& text) {
     double rate = std::strtod(text.c_str(), &end);
     if (text.empty() || *end != '\0' || !(rate >= 0 && rate <= 1))
         usage_error("bad value for " + flag + ": " + text + " (0 to 1)");
+    return rate;
+}
+
+double parse_per_second(const std::string& flag, const std::string& text) {
+    char* end = nullptr;
+    double rate = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(rate >= 0 && rate <= 1e6))
+        usage_error("bad value for " + flag + ": " + text + " (requests per second, 0 to 1000000)");
     return rate;
 }
 
@@ -151,6 +166,13 @@ int main(int argc, char** argv) {
             faults.push_back(parse_fault(value()));
         } else if (arg == "--random-faults") {
             opts.random_faults.rate = parse_rate(arg, value());
+        } else if (arg == "--account-rate") {
+            opts.rate_limits.account_per_second = parse_per_second(arg, value());
+        } else if (arg == "--endpoint-rate") {
+            opts.rate_limits.endpoint_per_second = parse_per_second(arg, value());
+        } else if (arg == "--rate-burst") {
+            opts.rate_limits.burst = static_cast<double>(parse_number(arg, value(), 1'000'000));
+            if (opts.rate_limits.burst < 1) usage_error("--rate-burst must be at least 1");
         } else if (arg == "--seed") {
             opts.random_faults.seed = parse_number(arg, value(), std::numeric_limits<unsigned long>::max());
         } else {

@@ -108,6 +108,12 @@ std::uint64_t fake_stripe::random_faults_injected(random_fault_kind k) const {
 std::uint64_t fake_stripe::random_faults_injected() const { return impl_->stripe->random().injected(); }
 
 std::uint64_t fake_stripe::scripted_faults_injected() const { return impl_->stripe->script().injected(); }
+
+std::vector<std::uint64_t> fake_stripe::admitted_per_second() const {
+    return impl_->stripe->limits().admitted_per_second();
+}
+
+std::uint64_t fake_stripe::rate_limited_answers() const { return impl_->stripe->limits().refused(); }
 std::uint64_t fake_stripe::hangs_outlived() const { return impl_->hangs_expired.load(); }
 
 bool fake_stripe::wait_until_settled(std::size_t n, std::chrono::milliseconds timeout) const {

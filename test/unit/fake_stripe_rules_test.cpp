@@ -312,4 +312,54 @@ TEST_CASE("fake_stripe rules: random faults follow their seed, replays included"
     CHECK(calm.random().injected() == 0);
 }
 
+TEST_CASE("fake_stripe rules: rate limits like Stripe's, 429 with the reason, before the idempotency store") {
+    auto s = settings();
+    s.rate_limits.account_per_second = 100; // one every 10 ms
+    s.rate_limits.endpoint_per_second = 10; // one every 100 ms
+    rules stripe(s);
+    const auto t0 = std::chrono::steady_clock::now();
+    reply r;
+    stripe.decide(login_request("acct_1032D82eZvKYlo2C", "key-1"), r, t0);
+    CHECK(r.status == 200);
+    stripe.decide(login_request("acct_1032D82eZvKYlo2C", "key-2"), r, t0 + 50ms);
+    CHECK(r.status == 429);
+    CHECK(error_field(r, "code") == "rate_limit");
+    REQUIRE(r.extra_headers.size() == 1);
+    CHECK(r.extra_headers[0].first == "Stripe-Rate-Limited-Reason");
+    CHECK(r.extra_headers[0].second == "endpoint-rate");
+    // Another endpoint is under the account's limit only.
+    stripe.decide(authorized(http::verb::get, "/v1/balance"), r, t0 + 50ms);
+    CHECK(r.status == 404);
+    stripe.decide(authorized(http::verb::get, "/v1/balance"), r, t0 + 51ms);
+    CHECK(r.status == 429);
+    CHECK(r.extra_headers.at(0).second == "global-rate");
+    // The refused key was not stored: the same key goes through once there is room.
+    stripe.decide(login_request("acct_1032D82eZvKYlo2C", "key-2"), r, t0 + 100ms);
+    CHECK(r.status == 200);
+    CHECK_FALSE(r.replayed);
+    auto per_second = stripe.limits().admitted_per_second();
+    REQUIRE(per_second.size() >= 1);
+    CHECK(per_second[0] == 3);
+    CHECK(stripe.limits().refused() == 2);
+    // Unauthenticated requests are not counted.
+    request anonymous{http::verb::post, "/v1/accounts/acct_1/login_links", 11};
+    stripe.decide(anonymous, r, t0 + 100ms);
+    CHECK(r.status == 401);
+}
+
+TEST_CASE("fake_stripe rules: rate stats as JSON, without authentication") {
+    auto s = settings();
+    s.rate_limits.account_per_second = 1;
+    rules stripe(s);
+    const auto t0 = std::chrono::steady_clock::now();
+    reply r;
+    stripe.decide(login_request(), r, t0);
+    stripe.decide(login_request(), r, t0);
+    request stats{http::verb::get, "/_fake_stripe/rate_stats", 11};
+    stripe.decide(stats, r, t0);
+    CHECK(r.status == 200);
+    const auto v = boost::json::parse(r.body);
+    CHECK(v.at("rate_limited").as_int64() == 1);
+    CHECK(v.at("admitted_per_second").as_array().at(0).as_int64() == 1);
+}
 } // TEST_SUITE("unit")

@@ -112,6 +112,18 @@ public:
             std::chrono::milliseconds delay_min{10}, delay_max{1500};
         };
         random_fault_options random_faults;
+
+        /// Limits like Stripe's, per second: over one, a request is answered 429 rate_limit with
+        /// `Stripe-Rate-Limited-Reason: global-rate` (the account's, every authenticated /v1
+        /// request) or `endpoint-rate` (each endpoint's, the login-link route being
+        /// "POST /v1/accounts/:account/login_links"), before the idempotency store, as Stripe
+        /// does. A refused request counts against neither limit. 0: no limit.
+        struct rate_limit_options {
+            double account_per_second = 0;
+            double endpoint_per_second = 0;
+            double burst = 1; ///< requests each limit lets through at once after a lull
+        };
+        rate_limit_options rate_limits;
     };
 
     /// The kinds a random fault is drawn from, uniformly. Error statuses come with no
@@ -192,6 +204,12 @@ public:
     std::uint64_t scripted_faults_injected() const;
     /// Hangs that lasted their whole `hang_for` (the client never closed the connection).
     std::uint64_t hangs_outlived() const;
+
+    /// With rate_limits: requests let through in each whole second since the server started
+    /// (index 0 is the first second), and those answered 429 for a limit. The program serves
+    /// the same as JSON at GET /_fake_stripe/rate_stats.
+    std::vector<std::uint64_t> admitted_per_second() const;
+    std::uint64_t rate_limited_answers() const;
 
     /// Blocks until exactly `n` connections are open and none is busy with a request (each is
     /// waiting for the next one), or `timeout` passes; returns whether that happened.

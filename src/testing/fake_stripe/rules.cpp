@@ -64,12 +64,25 @@ void reply::clear() {
 }
 
 rules::rules(settings s)
-    : settings_(std::move(s)), idempotency_(settings_.idempotency_capacity), random_faults_(settings_.random_faults) {}
+    : settings_(std::move(s)), idempotency_(settings_.idempotency_capacity), random_faults_(settings_.random_faults),
+      limits_(settings_.rate_limits, std::chrono::steady_clock::now()) {}
 
-void rules::decide(const request& req, reply& r) {
+void rules::decide(const request& req, reply& r, std::chrono::steady_clock::time_point now) {
     r.clear();
     const std::string_view target = req.target();
     const std::string_view path = target.substr(0, target.find('?'));
+
+    if (path == "/_fake_stripe/rate_stats" && req.method() == http::verb::get) {
+        r.body = "{\"admitted_per_second\":[";
+        bool first = true;
+        for (std::uint64_t n : limits_.admitted_per_second()) {
+            if (!first) r.body += ',';
+            first = false;
+            r.body += std::to_string(n);
+        }
+        r.body += "],\"rate_limited\":" + std::to_string(limits_.refused()) + "}";
+        return;
+    }
 
     if (path.starts_with(express_path_prefix) && req.method() == http::verb::get) {
         r.content_type = express_content_type;
@@ -92,6 +105,20 @@ void rules::decide(const request& req, reply& r) {
     if (r.login_call) login_calls_.fetch_add(1, std::memory_order_relaxed);
 
     if (!authorized(req, r)) return;
+    if (limits_.enabled()) {
+        // Stripe limits before its idempotency layer: a refused request is not stored.
+        std::string endpoint(req.method_string());
+        endpoint += ' ';
+        endpoint += login_route ? std::string_view("/v1/accounts/:account/login_links") : path;
+        if (std::string_view why = limits_.admit(endpoint, now); !why.empty()) {
+            r.status = 429;
+            r.extra_headers.emplace_back("Stripe-Rate-Limited-Reason", std::string(why));
+            r.body = error_json("invalid_request_error", "rate_limit",
+                                "Request rate limit exceeded. Learn more about rate limits here "
+                                "https://stripe.com/docs/rate-limits.");
+            return;
+        }
+    }
     if (!r.login_call) return not_found(req, path, r);
     login_link(req, segment, r);
 }

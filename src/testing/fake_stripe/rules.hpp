@@ -13,6 +13,7 @@
 #include "faults.hpp"
 #include "idempotency_store.hpp"
 #include "link_tokens.hpp"
+#include "rate_limits.hpp"
 
 #include <stripe_asio/testing/fake_stripe.hpp>
 
@@ -60,12 +61,15 @@ public:
         std::string base_url; ///< where login links point: base_url + "/express/..."
         std::size_t idempotency_capacity = 100'000;
         fake_stripe::options::random_fault_options random_faults;
+        fake_stripe::options::rate_limit_options rate_limits;
     };
 
     explicit rules(settings s);
 
-    /// The answer to `req`, into `r` (cleared first). One thread at a time.
-    void decide(const request& req, reply& r);
+    /// The answer to `req` arriving at `now`, into `r` (cleared first). One thread at a time.
+    void decide(const request& req, reply& r,
+                std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+    const rate_limits& limits() const { return limits_; }
 
     fault_script& script() { return script_; }
     idempotency_store& idempotency() { return idempotency_; }
@@ -86,6 +90,7 @@ private:
     idempotency_store idempotency_;
     random_faults random_faults_;
     link_tokens tokens_;
+    rate_limits limits_;
     std::atomic<std::size_t> login_calls_{0};
     std::string scratch_; // percent-decoding
 };

@@ -148,7 +148,8 @@ void fake_stripe::impl::start() {
     stripe.emplace(detail::rules::settings{.api_key = opts.api_key,
                                            .base_url = base_url,
                                            .idempotency_capacity = opts.idempotency_capacity,
-                                           .random_faults = opts.random_faults});
+                                           .random_faults = opts.random_faults,
+                                           .rate_limits = opts.rate_limits});
 
     if (!ca_pem.empty()) ca_file = detail::write_temp_file(ca_pem);
 

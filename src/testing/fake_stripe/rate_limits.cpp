@@ -1,0 +1,68 @@
+// Stripe-shaped rate limits for the fake server (see rate_limits.hpp).
+#include "rate_limits.hpp"
+
+#include <algorithm>
+
+namespace stripe_asio::testing::detail {
+
+namespace {
+
+std::chrono::steady_clock::duration seconds_of(double s) {
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+}
+
+} // namespace
+
+rate_limits::rate_limits(fake_stripe::options::rate_limit_options opts, clock::time_point start)
+    : opts_(opts), start_(start) {
+    opts_.burst = std::max(opts_.burst, 1.0);
+}
+
+bool rate_limits::fits(const cell& c, double per_second, clock::time_point now) const {
+    if (per_second <= 0) return true;
+    return now >= c.tat - seconds_of((opts_.burst - 1) / per_second);
+}
+
+void rate_limits::take(cell& c, double per_second, clock::time_point now) {
+    if (per_second > 0) c.tat = std::max(c.tat, now) + seconds_of(1 / per_second);
+}
+
+std::string_view rate_limits::admit(std::string_view endpoint, clock::time_point now) {
+    std::string_view refusal;
+    cell* ep = nullptr;
+    if (opts_.endpoint_per_second > 0) {
+        auto it = endpoints_.find(endpoint);
+        // A client naming endpoints without end must not grow the server without end.
+        if (it == endpoints_.end() && endpoints_.size() < 4096)
+            it = endpoints_.emplace(std::string(endpoint), cell{}).first;
+        if (it != endpoints_.end()) ep = &it->second;
+    }
+    if (!fits(account_, opts_.account_per_second, now)) refusal = "global-rate";
+    else if (ep && !fits(*ep, opts_.endpoint_per_second, now)) refusal = "endpoint-rate";
+    std::lock_guard lock(stats_mutex_);
+    if (!refusal.empty()) {
+        ++refused_;
+        return refusal;
+    }
+    take(account_, opts_.account_per_second, now);
+    if (ep) take(*ep, opts_.endpoint_per_second, now);
+    auto second = static_cast<std::size_t>(
+        std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(now - start_).count()));
+    if (second < 86'400) { // a day of seconds at most
+        if (per_second_.size() <= second) per_second_.resize(second + 1);
+        ++per_second_[second];
+    }
+    return {};
+}
+
+std::vector<std::uint64_t> rate_limits::admitted_per_second() const {
+    std::lock_guard lock(stats_mutex_);
+    return per_second_;
+}
+
+std::uint64_t rate_limits::refused() const {
+    std::lock_guard lock(stats_mutex_);
+    return refused_;
+}
+
+} // namespace stripe_asio::testing::detail
