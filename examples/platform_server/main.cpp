@@ -25,7 +25,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -299,6 +301,18 @@ private:
                  << ")" << std::endl;
             co_return std::nullopt;
         }
+        if (ec == stripe_asio::errc::rate_budget_exhausted || ec == stripe_asio::errc::rate_limit) {
+            // Over Stripe's rate: ours (no room soon enough) or Stripe's (a 429). Nothing hangs;
+            // the person is asked to come back, and the Retry-After says when.
+            auto wait = std::chrono::ceil<std::chrono::seconds>(diag.rate_budget_wait).count();
+            log_ << "platform_server: busy: kind=" << stripe_asio::error_kind(ec)
+                 << " reason=" << (diag.rate_limited_reason.empty() ? "-" : diag.rate_limited_reason) << std::endl;
+            response res = page(http::status::service_unavailable, req, "Busy",
+                                "<p id=\"busy\">We are busy right now. Please try again in a few seconds.</p>"
+                                "<p><a href=\"/\">Back</a></p>");
+            res.set(http::field::retry_after, std::to_string(std::max<long long>(wait, 1)));
+            co_return res;
+        }
         if (ec) {
             // Enough to find the call in Stripe's logs; never the key (diagnostics hold none) nor a link.
             log_ << "platform_server: login link failed: kind=" << stripe_asio::error_kind(ec)
@@ -395,6 +409,9 @@ int main(int argc, char** argv) {
         // A person waits for each call: fail within seconds, not after SDK-sized 80 s attempts.
         cfg.attempt_timeout = 10s;
         if (cfg.call_timeout == 0ms) cfg.call_timeout = 20s;
+        // Stripe's rate limits are kept on this side; a click waits at most 2 s for room, then
+        // the person is told to try again (a busy page) rather than left waiting.
+        cfg.rate_budget.max_wait = 2s;
         stripe_asio::client stripe(ioc, cfg); // throws on a bad configuration (missing key, ...)
 
         std::ostringstream captured_log; // --self-test checks what would have been logged

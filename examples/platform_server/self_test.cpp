@@ -4,6 +4,7 @@
 #include <stripe_asio/testing/fake_stripe.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -193,6 +194,40 @@ asio::awaitable<bool> self_test(unsigned short port, stripe_asio::testing::fake_
     debug = co_await send(port, http::verb::get, "/debug/stripe-calls", none, none);
     check(r.result_int() == 401 && counter(debug, "calls_started") == calls,
           "click with the signed-out session: 401, no Stripe call");
+
+    // Over Stripe's rate. A 429 that names the endpoint's rate: a busy page, not an error page.
+    fault limited = fault::stripe_error(429, "invalid_request_error", "rate_limit");
+    limited.headers.emplace_back("Stripe-Rate-Limited-Reason", "endpoint-rate");
+    fake.push(limited);
+    r = co_await send(port, http::verb::post, "/dashboard", bob_sid, bob_csrf);
+    check(r.result_int() == 503 && r.body().find("id=\"busy\"") != std::string::npos &&
+              !r[http::field::retry_after].empty() && log.str().find("reason=endpoint-rate") != std::string::npos,
+          "Stripe's 429 for the endpoint's rate: busy page with Retry-After");
+    // 80 clicks at once: the endpoint's budget (25/s, halved by the 429 just before and climbing
+    // back; a click waits at most 2 s) lets 25 to 50 through and answers the rest with the busy
+    // page at once; every click is answered, none hangs.
+    {
+        constexpr int clicks = 80;
+        int answered = 0, redirected = 0, busy = 0, other = 0;
+        for (int i = 0; i < clicks; ++i)
+            asio::co_spawn(co_await asio::this_coro::executor,
+                           send(port, http::verb::post, "/dashboard", bob_sid, bob_csrf),
+                           [&](std::exception_ptr e, response res) {
+                               ++answered;
+                               if (e) ++other;
+                               else if (res.result_int() == 302) ++redirected;
+                               else if (res.result_int() == 503 && res.body().find("id=\"busy\"") != std::string::npos)
+                                   ++busy;
+                               else ++other;
+                           });
+        for (int i = 0; i < 1500 && answered < clicks; ++i) { // 15 s at most
+            timer.expires_after(10ms);
+            co_await timer.async_wait(asio::use_awaitable);
+        }
+        std::cout << "burst: " << redirected << " links, " << busy << " busy, " << other << " other\n";
+        check(answered == clicks && other == 0 && busy > 0 && redirected >= 20,
+              "80 clicks at once: each gets its link or the busy page, none hangs");
+    }
 
     const std::string huge = "user=" + std::string(5 * 1024, 'a'); // over the 4 KiB body limit
     r = co_await send(port, http::verb::post, "/login", none, huge);

@@ -38,7 +38,8 @@ struct config {
     /// Keep-alive TLS connections open at once.
     std::size_t max_connections = 16;
     /// Calls that may wait for a connection when all are busy; past it a call fails with
-    /// errc::too_many_pending at once.
+    /// errc::too_many_pending at once. Also, separately, the calls that may wait for the rate
+    /// budget; past it a call that would wait fails with errc::rate_budget_exhausted.
     std::size_t max_pending = 100'000;
     /// A connection idle this long is closed instead of reused (checked whenever the pool is
     /// used), so requests don't meet the server's own keep-alive close. 0: keep them.

@@ -4,6 +4,7 @@
 #ifndef STRIPE_ASIO_RATE_BUDGET_CONFIG_HPP
 #define STRIPE_ASIO_RATE_BUDGET_CONFIG_HPP
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@ struct rate_budget_config {
     /// Requests per second for each endpoint without an entry in `endpoints`: Stripe's default.
     double endpoint_per_second = 25;
     std::vector<endpoint_budget> endpoints;
+    /// The longest a call waits for room; a longer wait fails at once with
+    /// errc::rate_budget_exhausted. 0: as long as the call's deadline allows. An interactive
+    /// server sets a few seconds: a person would rather see "busy, try again" than wait.
+    std::chrono::milliseconds max_wait{0};
     /// Requests each budget lets go at once after a lull (at least 1).
     double burst = 1;
     /// After a 429 whose Stripe-Rate-Limited-Reason names a budget, that budget's rate is

@@ -219,6 +219,27 @@ TEST_CASE("engine seam: a call whose budget has room only after its deadline fai
     CHECK(patient.succeeded());
 }
 
+TEST_CASE("engine seam: rate_budget.max_wait refuses a longer wait at once, however far the deadline") {
+    auto cfg = seam_config();
+    cfg.rate_budget.enabled = true;
+    cfg.rate_budget.account_per_second = 2; // one every 500 ms
+    cfg.rate_budget.max_wait = 600ms;
+    seam s(cfg);
+    s.peer.respond = link_for;
+    outcome a, b, c;
+    s.client->create_login_link("acct_1", a.handler());
+    s.client->create_login_link("acct_1", b.handler()); // waits 500 ms
+    s.client->create_login_link("acct_1", c.handler()); // would wait 1 s
+    s.time.settle();
+    CHECK(a.succeeded());
+    CHECK(b.completions == 0);
+    REQUIRE(c.completions == 1);
+    CHECK(c.ec == errc::rate_budget_exhausted);
+    CHECK(c.diag.rate_budget_wait == 1000ms);
+    s.time.advance(500ms);
+    CHECK(b.succeeded());
+}
+
 TEST_CASE("engine seam: calls waiting for the budget are bounded by max_pending") {
     auto cfg = seam_config();
     cfg.rate_budget.enabled = true;

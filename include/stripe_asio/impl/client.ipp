@@ -133,6 +133,8 @@ inline void reserve_budget(call_state& call) {
     auto now = clock_type::now();
     std::size_t endpoint = endpoint_budget_of(c, call);
     auto deadline = call.machine.deadline();
+    if (auto patience = c.cfg.rate_budget.max_wait; patience.count() > 0 && now + patience < deadline)
+        deadline = now + patience;
     auto queue_full = c.counters.budget_waiters.load(std::memory_order_relaxed) >= c.cfg.max_pending;
     auto room = c.budgets.reserve(endpoint, now, queue_full ? now : deadline);
     if (!room.granted) {

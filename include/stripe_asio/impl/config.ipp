@@ -43,6 +43,7 @@ STRIPE_ASIO_DECL void config::validate() const {
     for (const endpoint_budget& e : rb.endpoints)
         if (e.endpoint.empty() || !(e.per_second > 0 && e.per_second < 1e9))
             fail(errc::invalid_config, "config.rate_budget.endpoints: a name and a finite positive rate each");
+    if (rb.max_wait.count() < 0) fail(errc::invalid_config, "config.rate_budget.max_wait must not be negative");
     if (!(rb.burst >= 1 && rb.burst < 1e6)) fail(errc::invalid_config, "config.rate_budget.burst must be at least 1");
     if (!(rb.backoff_factor > 0 && rb.backoff_factor <= 1))
         fail(errc::invalid_config, "config.rate_budget.backoff_factor must be in (0, 1]");
