@@ -109,8 +109,8 @@ double parse_rate(const std::string& flag, const std::string& text) {
 double parse_per_second(const std::string& flag, const std::string& text) {
     char* end = nullptr;
     double rate = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !(rate >= 0 && rate <= 1e6))
-        usage_error("bad value for " + flag + ": " + text + " (requests per second, 0 to 1000000)");
+    if (text.empty() || *end != '\0' || !(rate == 0 || (rate >= 1.0 / 3600 && rate <= 1e6)))
+        usage_error("bad value for " + flag + ": " + text + " (requests per second: 0, or 1/3600 to 1000000)");
     return rate;
 }
 

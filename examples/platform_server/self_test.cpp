@@ -14,6 +14,7 @@
 #include <boost/json/parse.hpp>
 
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -208,24 +209,36 @@ asio::awaitable<bool> self_test(unsigned short port, stripe_asio::testing::fake_
     // page at once; every click is answered, none hangs.
     {
         constexpr int clicks = 80;
-        int answered = 0, redirected = 0, busy = 0, other = 0;
+        // Shared with each click, so a click still running if the wait below gives up writes
+        // into memory that is still there.
+        struct tally {
+            std::string sid, csrf;
+            int answered = 0, redirected = 0, busy = 0, other = 0;
+        };
+        auto t = std::make_shared<tally>();
+        t->sid = bob_sid;
+        t->csrf = bob_csrf;
+        // No co_await inside the spawning expression: g++ 12 mishandles its temporaries.
+        const auto ex = co_await asio::this_coro::executor;
         for (int i = 0; i < clicks; ++i)
-            asio::co_spawn(co_await asio::this_coro::executor,
-                           send(port, http::verb::post, "/dashboard", bob_sid, bob_csrf),
-                           [&](std::exception_ptr e, response res) {
-                               ++answered;
-                               if (e) ++other;
-                               else if (res.result_int() == 302) ++redirected;
-                               else if (res.result_int() == 503 && res.body().find("id=\"busy\"") != std::string::npos)
-                                   ++busy;
-                               else ++other;
-                           });
-        for (int i = 0; i < 1500 && answered < clicks; ++i) { // 15 s at most
+            asio::co_spawn(
+                ex,
+                [](unsigned short to, std::shared_ptr<tally> t) -> asio::awaitable<void> {
+                    response res = co_await send(to, http::verb::post, "/dashboard", t->sid, t->csrf);
+                    if (res.result_int() == 302) ++t->redirected;
+                    else if (res.result_int() == 503 && res.body().find("id=\"busy\"") != std::string::npos) ++t->busy;
+                    else ++t->other;
+                }(port, t),
+                [t](std::exception_ptr e) {
+                    ++t->answered;
+                    if (e) ++t->other;
+                });
+        for (int i = 0; i < 1500 && t->answered < clicks; ++i) { // 15 s at most
             timer.expires_after(10ms);
             co_await timer.async_wait(asio::use_awaitable);
         }
-        std::cout << "burst: " << redirected << " links, " << busy << " busy, " << other << " other\n";
-        check(answered == clicks && other == 0 && busy > 0 && redirected >= 20,
+        std::cout << "burst: " << t->redirected << " links, " << t->busy << " busy, " << t->other << " other\n";
+        check(t->answered == clicks && t->other == 0 && t->busy > 0 && t->redirected >= 20,
               "80 clicks at once: each gets its link or the busy page, none hangs");
     }
 

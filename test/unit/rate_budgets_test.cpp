@@ -109,9 +109,40 @@ TEST_CASE("rate budgets: a 429 cuts the budget its reason names, which climbs ba
     CHECK(b.account_rate(t0) == doctest::Approx(50));
     b.rate_limited(rate_limit_reason::none, e, t0 + 60s); // a lock_timeout says nothing of rates
     CHECK(b.endpoint_rate(e, t0 + 60s) == doctest::Approx(10));
-    // Repeated 429s never stop the budget altogether.
-    for (int i = 0; i < 100; ++i) b.rate_limited(rate_limit_reason::endpoint_rate, e, t0);
-    CHECK(b.endpoint_rate(e, t0) > 0);
+}
+
+TEST_CASE("rate budgets: 429s close together cut once, and a cut never goes below a tenth") {
+    rate_budgets b(budgets_of(100, 10), false);
+    auto e = b.endpoint("POST /v1/x");
+    // Sixteen calls in flight meet the overload together: one cut, not sixteen.
+    for (int i = 0; i < 16; ++i) b.rate_limited(rate_limit_reason::endpoint_rate, e, t0 + std::chrono::milliseconds(i));
+    CHECK(b.endpoint_rate(e, t0 + 16ms) == doctest::Approx(5 + 0.016));
+    // Overload after overload, a second apart, stops at a tenth of the rate.
+    for (int i = 1; i <= 20; ++i) b.rate_limited(rate_limit_reason::endpoint_rate, e, t0 + std::chrono::seconds(i));
+    CHECK(b.endpoint_rate(e, t0 + 20s) == doctest::Approx(1));
+    // And the next request is charged that rate's interval, not more.
+    auto at = t0 + 20s;
+    auto first = b.reserve(e, at, no_deadline).wait;
+    auto second = b.reserve(e, at, no_deadline).wait;
+    CHECK(second - first <= 1s);
+}
+
+TEST_CASE("rate budgets: a cut never lets a burst through at once") {
+    rate_budgets b(budgets_of(1e6, 25, 10), false); // burst 10
+    auto e = b.endpoint("POST /v1/x");
+    int at_once = 0;
+    while (b.reserve(e, t0, no_deadline).wait == 0ms) ++at_once;
+    CHECK(at_once == 10);
+    b.rate_limited(rate_limit_reason::endpoint_rate, e, t0);
+    CHECK(b.reserve(e, t0, no_deadline).wait > 0ms); // the bucket stays as empty as it was
+}
+
+TEST_CASE("rate budgets: a call whose deadline has passed is not refused by the budget") {
+    rate_budgets b(budgets_of(1, 1000), false);
+    auto e = b.endpoint("POST /v1/x");
+    auto late = b.reserve(e, t0, t0 - 1ms); // room now, the deadline behind: its next step ends it
+    CHECK(late.granted);
+    CHECK(late.wait == 0ms);
 }
 
 TEST_CASE("rate budgets: the table of endpoints is bounded; names past it share one budget") {
@@ -132,6 +163,10 @@ TEST_CASE("rate budgets: an endpoint is named by its method and its path with id
     CHECK(endpoint_name("GET", "/v1/checkout/sessions") == "GET /v1/checkout/sessions");
     CHECK(endpoint_name("DELETE", "/v1/customers/cus_NffrFeUfNV2Hib") == "DELETE /v1/customers/:id");
     CHECK(endpoint_name("POST", "/v1/account_links") == "POST /v1/account_links");
+    CHECK(endpoint_name("GET", "/v1/checkout/sessions/cs_test_a1B2c3D4e5") == "GET /v1/checkout/sessions/:id");
+    CHECK(endpoint_name("POST", "/v1/subscription_schedules/sub_sched_1Mr3YX2eZvKYlo2C/cancel") ==
+          "POST /v1/subscription_schedules/:id/cancel");
+    CHECK(endpoint_name("GET", "/v1/test_helpers/test_clocks") == "GET /v1/test_helpers/test_clocks");
 }
 
 TEST_CASE("rate budgets: Stripe-Rate-Limited-Reason values") {

@@ -61,10 +61,15 @@ inline bool is_live_key(std::string_view key) noexcept {
 class paced_budget {
 public:
     using clock = std::chrono::steady_clock;
+    /// 429s this close together are one overload, and cut the rate once.
+    static constexpr std::chrono::seconds cut_window{1};
 
     paced_budget(double per_second, double burst, double recovery_per_second) noexcept
-        : configured_(per_second), cut_rate_(per_second), recovery_(recovery_per_second), burst_(std::max(burst, 1.0)) {
-    }
+        : configured_(per_second), cut_rate_(per_second), recovery_(recovery_per_second),
+          // The burst's tolerance is fixed at the configured rate: a cut rate never lets more
+          // through at once than the full one would.
+          tolerance_(std::chrono::duration_cast<clock::duration>(
+              std::chrono::duration<double>((std::max(burst, 1.0) - 1) / per_second))) {}
 
     /// The rate in force at `now`: the configured one, or one cut by a 429 and recovering.
     double rate(clock::time_point now) const noexcept {
@@ -74,15 +79,18 @@ public:
     }
 
     /// When a request may go, at the earliest.
-    clock::time_point earliest(clock::time_point now) const noexcept { return std::max(now, tat_ - tolerance(now)); }
+    clock::time_point earliest(clock::time_point now) const noexcept { return std::max(now, tat_ - tolerance_); }
 
     /// A request goes at `at` (no earlier than earliest(now)).
     void take(clock::time_point at, clock::time_point now) noexcept { tat_ = std::max(tat_, at) + interval(now); }
 
-    /// A 429 named this budget: its rate is multiplied by `factor`, from the rate now in force.
+    /// A 429 named this budget: its rate is multiplied by `factor`, from the rate now in force,
+    /// once per cut_window, and never below a tenth of the configured rate: the calls already
+    /// in flight when Stripe said no answer 429 together, and a budget cut to nothing would
+    /// charge its next request a wait longer than its recovery.
     void cut(double factor, clock::time_point now) noexcept {
-        // Never below one request a minute: a budget must still let a probe through to recover.
-        cut_rate_ = std::max(rate(now) * factor, std::min(configured_, 1.0 / 60));
+        if (cut_rate_ < configured_ && now - cut_at_ < cut_window) return;
+        cut_rate_ = std::max(rate(now) * factor, configured_ / 10);
         cut_at_ = now;
     }
 
@@ -90,14 +98,11 @@ private:
     clock::duration interval(clock::time_point now) const noexcept {
         return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / rate(now)));
     }
-    clock::duration tolerance(clock::time_point now) const noexcept {
-        return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>((burst_ - 1) / rate(now)));
-    }
 
     double configured_;
     double cut_rate_;
     double recovery_;
-    double burst_;
+    clock::duration tolerance_;
     clock::time_point cut_at_{};
     clock::time_point tat_{};
 };
@@ -122,9 +127,9 @@ public:
                    cfg.recovery_per_second) {
         endpoints_.emplace_back(cfg.endpoint_per_second, cfg.burst, cfg.recovery_per_second);
         for (const endpoint_budget& e : cfg.endpoints) {
-            if (names_.count(e.endpoint) != 0) continue;
-            names_.emplace(e.endpoint, endpoints_.size());
+            if (names_.count(e.endpoint) != 0 || endpoints_.size() >= max_endpoints) continue;
             endpoints_.emplace_back(e.per_second, cfg.burst, cfg.recovery_per_second);
+            names_.emplace(e.endpoint, endpoints_.size() - 1);
         }
     }
 
@@ -134,18 +139,26 @@ public:
     std::size_t endpoint(std::string_view name) {
         if (auto it = names_.find(name); it != names_.end()) return it->second;
         if (endpoints_.size() >= max_endpoints) return shared_endpoint;
-        names_.emplace(std::string(name), endpoints_.size());
+        // The budget first: out of memory in between leaves a budget no name points at, not a
+        // name pointing at no budget.
         endpoints_.emplace_back(cfg_.endpoint_per_second, cfg_.burst, cfg_.recovery_per_second);
+        try {
+            names_.emplace(std::string(name), endpoints_.size() - 1);
+        } catch (...) {
+            endpoints_.pop_back();
+            throw;
+        }
         return endpoints_.size() - 1;
     }
 
     /// Reserves a send time in the account's budget and the endpoint's, or in neither when the
-    /// earliest time both allow is after `deadline`.
+    /// earliest time both allow is later than now and after `deadline`. (A call whose deadline
+    /// has already passed is not the budget's to refuse: its next step ends it.)
     decision reserve(std::size_t endpoint, clock::time_point now, clock::time_point deadline) noexcept {
         if (!enabled_) return {};
         paced_budget& ep = endpoints_[endpoint < endpoints_.size() ? endpoint : shared_endpoint];
         auto at = std::max(account_.earliest(now), ep.earliest(now));
-        if (at > deadline) return {false, at - now};
+        if (at > now && at > deadline) return {false, at - now};
         account_.take(at, now);
         ep.take(at, now);
         return {true, at - now};
@@ -191,15 +204,17 @@ inline std::string endpoint_name(std::string_view method, std::string_view path)
         if (end == std::string_view::npos) end = path.size();
         std::string_view segment = path.substr(i, end - i); // with its leading '/'
         std::string_view text = segment.substr(segment.empty() || segment[0] != '/' ? 0 : 1);
-        // A Stripe id: a lowercase prefix, '_', then a mixed-case or numbered suffix
-        // (acct_1032D82eZvKYlo2C); "login_links" and "payment_intents" are names, not ids.
+        // A Stripe id: a lowercase prefix, '_', then a suffix of letters, digits and '_' with a
+        // digit or a capital in it, or long (acct_1032D82eZvKYlo2C, cs_test_a1B2c3,
+        // sub_sched_1Mr3); "login_links" and "payment_intents" are names, not ids. Ids of
+        // another form (a coupon's code) name endpoints of their own, within the bounded table.
         std::size_t underscore = text.find('_');
         bool id = false;
         if (underscore != std::string_view::npos && underscore > 0 && underscore + 1 < text.size()) {
             std::string_view prefix = text.substr(0, underscore), suffix = text.substr(underscore + 1);
             bool prefix_ok = std::all_of(prefix.begin(), prefix.end(), [](char c) { return c >= 'a' && c <= 'z'; });
             bool suffix_alnum = std::all_of(suffix.begin(), suffix.end(), [](char c) {
-                return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+                return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
             });
             bool suffix_marked = std::any_of(suffix.begin(), suffix.end(),
                                              [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); });

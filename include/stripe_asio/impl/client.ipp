@@ -154,8 +154,9 @@ inline void reserve_budget(call_state& call) {
 
 /// The wait for the rate budget or for backoff ended (or was cut short).
 inline void on_woken(call_state& call, const boost::system::error_code&, std::size_t) {
-    stop_counting_budget_wait(call);
-    carry_out(call, call.machine.woken(clock_type::now()));
+    call_action next = call.machine.woken(clock_type::now());
+    if (next != call_action::wait) stop_counting_budget_wait(call); // woken for nothing: still waiting
+    carry_out(call, next);
 }
 
 /// An idle connection, a free slot to open one in, or a place in the queue.

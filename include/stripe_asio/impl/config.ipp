@@ -37,14 +37,20 @@ STRIPE_ASIO_DECL void config::validate() const {
     if (idle_timeout.count() < 0) fail(errc::invalid_config, "config.idle_timeout must not be negative");
     if (min_idle > max_connections) fail(errc::invalid_config, "config.min_idle must not exceed max_connections");
     const rate_budget_config& rb = rate_budget;
-    auto rate_ok = [](double r) { return r >= 0 && r < 1e9; }; // false for NaN too
-    if (!rate_ok(rb.account_per_second) || !rate_ok(rb.endpoint_per_second) || rb.endpoint_per_second == 0)
-        fail(errc::invalid_config, "config.rate_budget rates must be finite, positive (0: Stripe's for the account)");
+    // At least one request an hour: an interval past that is no budget anyone means, and the
+    // arithmetic of far smaller rates overflows the clock.
+    auto rate_ok = [](double r) { return r >= 1.0 / 3600 && r <= 1e6; }; // false for NaN too
+    if ((rb.account_per_second != 0 && !rate_ok(rb.account_per_second)) || !rate_ok(rb.endpoint_per_second))
+        fail(errc::invalid_config,
+             "config.rate_budget rates must be from 1/3600 to 1e6 per second (account 0: Stripe's for the key)");
+    if (rb.endpoints.size() > 255) fail(errc::invalid_config, "config.rate_budget.endpoints: at most 255 entries");
     for (const endpoint_budget& e : rb.endpoints)
-        if (e.endpoint.empty() || !(e.per_second > 0 && e.per_second < 1e9))
-            fail(errc::invalid_config, "config.rate_budget.endpoints: a name and a finite positive rate each");
+        if (e.endpoint.empty() || !rate_ok(e.per_second))
+            fail(errc::invalid_config, "config.rate_budget.endpoints: a name and a rate from 1/3600 to 1e6 each");
+    if (rb.max_wait > std::chrono::hours(24))
+        fail(errc::invalid_config, "config.rate_budget.max_wait must be at most a day");
     if (rb.max_wait.count() < 0) fail(errc::invalid_config, "config.rate_budget.max_wait must not be negative");
-    if (!(rb.burst >= 1 && rb.burst < 1e6)) fail(errc::invalid_config, "config.rate_budget.burst must be at least 1");
+    if (!(rb.burst >= 1 && rb.burst <= 1e6)) fail(errc::invalid_config, "config.rate_budget.burst must be at least 1");
     if (!(rb.backoff_factor > 0 && rb.backoff_factor <= 1))
         fail(errc::invalid_config, "config.rate_budget.backoff_factor must be in (0, 1]");
     if (!(rb.recovery_per_second > 0 && rb.recovery_per_second < 1e6))

@@ -15,7 +15,10 @@ std::chrono::steady_clock::duration seconds_of(double s) {
 
 rate_limits::rate_limits(fake_stripe::options::rate_limit_options opts, clock::time_point start)
     : opts_(opts), start_(start) {
-    opts_.burst = std::max(opts_.burst, 1.0);
+    opts_.burst = std::clamp(opts_.burst, 1.0, 1e6);
+    // Rates under one an hour are taken as one an hour: smaller ones overflow the clock.
+    for (double* r : {&opts_.account_per_second, &opts_.endpoint_per_second})
+        if (*r > 0) *r = std::clamp(*r, 1.0 / 3600, 1e6);
 }
 
 bool rate_limits::fits(const cell& c, double per_second, clock::time_point now) const {
