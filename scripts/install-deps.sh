@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(cmake make g++ pkg-config ca-certificates
-          libboost1.81-dev libboost-json1.81-dev libssl-dev doctest-dev "$@")
+          libboost1.81-dev libboost-json1.81-dev libssl-dev doctest-dev
+          libhiredis-dev redis-server "$@")
 
 missing=()
 for p in "${packages[@]}"; do

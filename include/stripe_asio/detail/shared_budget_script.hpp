@@ -1,0 +1,71 @@
+// The shared rate budget's one Redis round trip: a Lua script that reserves a send time in two
+// GCRA cells at once, the account's and the endpoint's, or in neither, by Redis's own clock
+// (TIME), so every server of a fleet draws on the same budget without trusting its own clock.
+// A cell is one key holding its theoretical arrival time in microseconds since the epoch, with
+// an expiry once it is in the past (an idle budget leaves nothing behind). Sans-io: the text, its
+// SHA-1 for EVALSHA, and its arguments.
+#ifndef STRIPE_ASIO_DETAIL_SHARED_BUDGET_SCRIPT_HPP
+#define STRIPE_ASIO_DETAIL_SHARED_BUDGET_SCRIPT_HPP
+
+#include <openssl/sha.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace stripe_asio::detail {
+
+/// KEYS[1], KEYS[2]: the account's and the endpoint's cells. ARGV[1..4]: each cell's interval
+/// and burst tolerance, in microseconds; ARGV[5]: the longest wait to reserve, in microseconds.
+/// Reply: {1, wait} reserved (send in `wait` us), or {0, wait} nothing reserved (room only in
+/// `wait` us, more than the longest allowed). Lua numbers are doubles: microseconds since the
+/// epoch (about 2^51) stay exact.
+inline constexpr std::string_view shared_budget_script = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat1 = tonumber(redis.call('GET', KEYS[1])) or now
+local tat2 = tonumber(redis.call('GET', KEYS[2])) or now
+local i1, tol1 = tonumber(ARGV[1]), tonumber(ARGV[2])
+local i2, tol2 = tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_wait = tonumber(ARGV[5])
+local at = math.max(now, tat1 - tol1, tat2 - tol2)
+local wait = at - now
+if wait > max_wait then return {0, wait} end
+local n1 = math.max(tat1, at) + i1
+local n2 = math.max(tat2, at) + i2
+redis.call('SET', KEYS[1], string.format('%d', n1), 'PX', math.floor((n1 - now) / 1000) + 1000)
+redis.call('SET', KEYS[2], string.format('%d', n2), 'PX', math.floor((n2 - now) / 1000) + 1000)
+return {1, wait}
+)lua";
+
+/// The script's SHA-1 in hex, as SCRIPT LOAD answers and EVALSHA takes it.
+inline std::string shared_budget_script_sha1() {
+    std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
+    SHA1(reinterpret_cast<const unsigned char*>(shared_budget_script.data()), shared_budget_script.size(),
+         digest.data());
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char b : digest) {
+        out += hex[b >> 4];
+        out += hex[b & 15];
+    }
+    return out;
+}
+
+/// One cell's arguments: its interval and tolerance, in whole microseconds (at least 1).
+struct shared_cell_args {
+    std::int64_t interval_us;
+    std::int64_t tolerance_us;
+};
+
+inline shared_cell_args shared_cell_for(double per_second, double burst) noexcept {
+    double interval = 1e6 / per_second;
+    return {std::max<std::int64_t>(1, static_cast<std::int64_t>(interval)),
+            static_cast<std::int64_t>(interval * (std::max(burst, 1.0) - 1))};
+}
+
+} // namespace stripe_asio::detail
+
+#endif

@@ -1,0 +1,107 @@
+// A real redis-server for a test: started on a free loopback port with a temporary directory and
+// no persistence, stopped (and the directory removed) by the destructor. Startup is awaited by
+// reading the server's log for "Ready to accept connections", with a bound, not a sleep.
+#ifndef STRIPE_ASIO_TEST_SUPPORT_REDIS_PROCESS_HPP
+#define STRIPE_ASIO_TEST_SUPPORT_REDIS_PROCESS_HPP
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace test {
+
+class redis_process {
+public:
+    redis_process() {
+        char dir_template[] = "/tmp/stripe-asio-redis-XXXXXX";
+        REQUIRE(::mkdtemp(dir_template) != nullptr);
+        dir_ = dir_template;
+        for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) start(free_port());
+        REQUIRE_MESSAGE(pid_ > 0, "redis-server did not start (is the redis-server package installed?)");
+    }
+    ~redis_process() {
+        stop();
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+    }
+    redis_process(const redis_process&) = delete;
+    redis_process& operator=(const redis_process&) = delete;
+
+    unsigned short port() const noexcept { return port_; }
+    std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+    void stop() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+
+private:
+    static unsigned short free_port() {
+        boost::asio::io_context io;
+        boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+        return a.local_endpoint().port();
+    }
+
+    void start(unsigned short port) {
+        int out[2];
+        REQUIRE(::pipe(out) == 0);
+        std::string port_text = std::to_string(port);
+        pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            ::dup2(out[1], 1);
+            ::close(out[0]);
+            ::close(out[1]);
+            const char* argv[] = {
+                "redis-server", "--port", port_text.c_str(), "--bind",     "127.0.0.1",   "--save", "",
+                "--appendonly", "no",     "--dir",           dir_.c_str(), "--daemonize", "no",     "--protected-mode",
+                "yes",          nullptr};
+            ::execvp("redis-server", const_cast<char* const*>(argv));
+            ::_exit(127);
+        }
+        ::close(out[1]);
+        std::string log;
+        bool ready = false;
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!ready && std::chrono::steady_clock::now() < until) {
+            pollfd p{out[0], POLLIN, 0};
+            if (::poll(&p, 1, 1000) <= 0) continue;
+            char buf[512];
+            ssize_t n = ::read(out[0], buf, sizeof buf);
+            if (n <= 0) break; // the server exited (its port was taken)
+            log.append(buf, static_cast<std::size_t>(n));
+            ready = log.find("Ready to accept connections") != std::string::npos;
+        }
+        ::close(out[0]); // its later log lines go nowhere (the server ignores SIGPIPE)
+        if (!ready) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+            return;
+        }
+        pid_ = pid;
+        port_ = port;
+    }
+
+    std::string dir_;
+    pid_t pid_ = -1;
+    unsigned short port_ = 0;
+};
+
+} // namespace test
+
+#endif
