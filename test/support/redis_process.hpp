@@ -24,7 +24,8 @@ namespace test {
 
 class redis_process {
 public:
-    redis_process() {
+    /// `extra`: more redis-server arguments, such as {"--requirepass", "..."}.
+    explicit redis_process(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
         char dir_template[] = "/tmp/stripe-asio-redis-XXXXXX";
         REQUIRE(::mkdtemp(dir_template) != nullptr);
         dir_ = dir_template;
@@ -42,12 +43,23 @@ public:
     unsigned short port() const noexcept { return port_; }
     std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
 
+    /// SIGSTOP / SIGCONT: a server that holds its connections and answers nothing, then resumes.
+    void pause() { ::kill(pid_, SIGSTOP); }
+    void resume() { ::kill(pid_, SIGCONT); }
+
     void stop() {
         if (pid_ <= 0) return;
+        ::kill(pid_, SIGCONT); // a paused server is killed too
         ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
+        ::waitpid(pid_, nullptr, 0);
         pid_ = -1;
+    }
+
+    /// Starts again on the same port after stop().
+    void restart() {
+        REQUIRE(pid_ <= 0);
+        for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) start(port_);
+        REQUIRE(pid_ > 0);
     }
 
 private:
@@ -61,17 +73,18 @@ private:
         int out[2];
         REQUIRE(::pipe(out) == 0);
         std::string port_text = std::to_string(port);
+        std::vector<const char*> argv = {
+            "redis-server", "--port", port_text.c_str(), "--bind",     "127.0.0.1",   "--save", "",
+            "--appendonly", "no",     "--dir",           dir_.c_str(), "--daemonize", "no"};
+        for (const std::string& a : extra_) argv.push_back(a.c_str());
+        argv.push_back(nullptr);
         pid_t pid = ::fork();
         REQUIRE(pid >= 0);
         if (pid == 0) {
             ::dup2(out[1], 1);
             ::close(out[0]);
             ::close(out[1]);
-            const char* argv[] = {
-                "redis-server", "--port", port_text.c_str(), "--bind",     "127.0.0.1",   "--save", "",
-                "--appendonly", "no",     "--dir",           dir_.c_str(), "--daemonize", "no",     "--protected-mode",
-                "yes",          nullptr};
-            ::execvp("redis-server", const_cast<char* const*>(argv));
+            ::execvp("redis-server", const_cast<char* const*>(argv.data()));
             ::_exit(127);
         }
         ::close(out[1]);
@@ -97,6 +110,7 @@ private:
         port_ = port;
     }
 
+    std::vector<std::string> extra_;
     std::string dir_;
     pid_t pid_ = -1;
     unsigned short port_ = 0;
