@@ -15,6 +15,9 @@
 #include "../../fuzz/targets/json_results.hpp"
 #include "../../fuzz/targets/response_reader.hpp"
 #include "../../fuzz/targets/validation.hpp"
+#ifdef STRIPE_ASIO_TEST_WITH_REDIS
+#include "../../fuzz/targets/resp.hpp"
+#endif
 
 #include <algorithm>
 #include <cstddef>
@@ -82,5 +85,9 @@ TEST_CASE("fuzz regressions: validation") { replay("validation", stripe_asio::fu
 TEST_CASE("fuzz regressions: base_url") { replay("base_url", stripe_asio::fuzz::fuzz_base_url); }
 
 TEST_CASE("fuzz regressions: response_reader") { replay("response_reader", stripe_asio::fuzz::fuzz_response_reader); }
+
+#ifdef STRIPE_ASIO_TEST_WITH_REDIS
+TEST_CASE("fuzz regressions: resp") { replay("resp", stripe_asio::fuzz::fuzz_resp); }
+#endif
 
 } // TEST_SUITE("unit")
