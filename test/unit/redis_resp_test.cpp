@@ -64,4 +64,28 @@ TEST_CASE("RESP: a reply announcing more than the bound is refused before it is 
     CHECK(r.error().find("larger than 1024 bytes") != std::string::npos);
 }
 
+TEST_CASE("RESP: an array announcing more elements than the reader holds is refused before any is made") {
+    resp_reader r(64 * 1024, 100);
+    const std::string huge = "*2147483647\r\n:1\r\n";
+    r.feed(huge.data(), huge.size());
+    CHECK_FALSE(r.next());
+    CHECK(r.error().find("more than 100 values") != std::string::npos);
+
+    resp_reader many(64 * 1024, 100); // many small arrays, each within the bound, in one reply
+    std::string nested = "*50\r\n";
+    for (int i = 0; i < 50; ++i) nested += "*3\r\n:1\r\n:2\r\n:3\r\n";
+    many.feed(nested.data(), nested.size());
+    CHECK_FALSE(many.next());
+    CHECK_FALSE(many.error().empty());
+
+    resp_reader fits(64 * 1024, 100);
+    const std::string ok = "*2\r\n*1\r\n$1\r\na\r\n:7\r\n";
+    fits.feed(ok.data(), ok.size());
+    auto v = fits.next();
+    REQUIRE(v);
+    REQUIRE(v->elements.size() == 2);
+    CHECK(v->elements[0].elements.at(0).text == "a");
+    CHECK(v->elements[1].integer == 7);
+}
+
 } // TEST_SUITE("unit")

@@ -44,11 +44,17 @@ struct resp_value {
     bool is_error() const noexcept { return type == kind::error; }
 };
 
+/// hiredis parses; the values are built here, by its object callbacks, so the reader can refuse
+/// an array that announces more elements than it may hold before anything is allocated for it
+/// (hiredis 0.14's own objects take any count a server names).
 class resp_reader {
 public:
-    explicit resp_reader(std::size_t max_buffered = 64 * 1024)
-        : reader_(redisReaderCreate(), &redisReaderFree), max_buffered_(max_buffered) {
+    explicit resp_reader(std::size_t max_buffered = 64 * 1024, std::size_t max_values = 4096)
+        : limits_(std::make_unique<limits>()), max_buffered_(max_buffered),
+          reader_(redisReaderCreateWithFunctions(&functions()), &redisReaderFree) {
         if (!reader_) throw std::bad_alloc();
+        limits_->max_values = max_values;
+        reader_->privdata = limits_.get(); // on the heap: stays put when the reader moves
     }
 
     /// Takes bytes read from the connection. False: the reader is spent (see error()).
@@ -70,12 +76,14 @@ public:
         if (!error_.empty()) return std::nullopt;
         void* raw = nullptr;
         if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
-            error_ = reader_->err ? reader_->errstr : "malformed Redis reply";
+            error_ = limits_->over ? "a Redis reply of more than " + std::to_string(limits_->max_values) + " values"
+                                   : std::string(reader_->err ? reader_->errstr : "malformed Redis reply");
             return std::nullopt;
         }
         if (!raw) return std::nullopt;
-        std::unique_ptr<redisReply, decltype(&freeReplyObject)> reply(static_cast<redisReply*>(raw), &freeReplyObject);
-        return convert(*reply);
+        std::unique_ptr<resp_value> root(static_cast<resp_value*>(raw));
+        limits_->values = 0;
+        return std::move(*root);
     }
 
     /// Why the reader is spent; empty while it is good.
@@ -84,27 +92,80 @@ public:
     std::size_t buffered() const noexcept { return reader_->len - reader_->pos; }
 
 private:
-    static resp_value convert(const redisReply& r) {
-        resp_value v;
-        switch (r.type) {
-        case REDIS_REPLY_STRING: v.type = resp_value::kind::string; break;
-        case REDIS_REPLY_STATUS: v.type = resp_value::kind::status; break;
-        case REDIS_REPLY_ERROR: v.type = resp_value::kind::error; break;
-        case REDIS_REPLY_INTEGER: v.type = resp_value::kind::integer; break;
-        case REDIS_REPLY_ARRAY: v.type = resp_value::kind::array; break;
-        default: v.type = resp_value::kind::nil; break;
+    struct limits {
+        std::size_t max_values = 0;
+        std::size_t values = 0; ///< in the reply being read
+        bool over = false;
+    };
+
+    /// Puts `v` where the task says: into its parent array (whose room was reserved, so the
+    /// element stays put while its own children arrive), or on the heap as a reply's root.
+    /// Null (hiredis then fails the read) past the limit or out of memory: never an exception
+    /// through C.
+    static void* place(const redisReadTask* task, resp_value&& v) noexcept {
+        auto* l = static_cast<limits*>(task->privdata);
+        if (++l->values > l->max_values) {
+            l->over = true;
+            return nullptr;
         }
-        if (r.str) v.text.assign(r.str, r.len);
-        v.integer = r.integer;
-        if (r.type == REDIS_REPLY_ARRAY) {
-            v.elements.reserve(r.elements);
-            for (std::size_t i = 0; i < r.elements; ++i) v.elements.push_back(convert(*r.element[i]));
+        try {
+            if (task->parent) {
+                auto* parent = static_cast<resp_value*>(task->parent->obj);
+                if (parent->elements.size() >= parent->elements.capacity()) return nullptr;
+                parent->elements.push_back(std::move(v));
+                return &parent->elements.back();
+            }
+            return new resp_value(std::move(v));
+        } catch (...) {
+            return nullptr;
         }
-        return v;
     }
 
-    std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader_;
+    static redisReplyObjectFunctions& functions() { // hiredis takes it non-const; never written
+        static redisReplyObjectFunctions fns{
+            [](const redisReadTask* task, char* str, std::size_t len) -> void* {
+                resp_value v;
+                v.type = task->type == REDIS_REPLY_ERROR    ? resp_value::kind::error
+                         : task->type == REDIS_REPLY_STATUS ? resp_value::kind::status
+                                                            : resp_value::kind::string;
+                try {
+                    v.text.assign(str, len);
+                } catch (...) {
+                    return nullptr;
+                }
+                return place(task, std::move(v));
+            },
+            [](const redisReadTask* task, int elements) -> void* {
+                auto* l = static_cast<limits*>(task->privdata);
+                if (elements < 0 || std::size_t(elements) > l->max_values) {
+                    l->over = true;
+                    return nullptr;
+                }
+                resp_value v;
+                v.type = resp_value::kind::array;
+                try {
+                    v.elements.reserve(std::size_t(elements));
+                } catch (...) {
+                    return nullptr;
+                }
+                return place(task, std::move(v));
+            },
+            [](const redisReadTask* task, long long value) -> void* {
+                resp_value v;
+                v.type = resp_value::kind::integer;
+                v.integer = value;
+                return place(task, std::move(v));
+            },
+            [](const redisReadTask* task) -> void* { return place(task, resp_value{}); },
+            // Only a reply's root is handed back to be freed; its elements are its own.
+            [](void* root) { delete static_cast<resp_value*>(root); },
+        };
+        return fns;
+    }
+
+    std::unique_ptr<limits> limits_;
     std::size_t max_buffered_;
+    std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader_;
     std::string error_;
 };
 
