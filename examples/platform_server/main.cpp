@@ -305,8 +305,10 @@ private:
             // Over Stripe's rate: ours (no room soon enough) or Stripe's (a 429). Nothing hangs;
             // the person is asked to come back, and the Retry-After says when.
             auto wait = std::chrono::ceil<std::chrono::seconds>(diag.rate_budget_wait).count();
-            log_ << "platform_server: busy: kind=" << stripe_asio::error_kind(ec)
-                 << " reason=" << (diag.rate_limited_reason.empty() ? "-" : diag.rate_limited_reason) << std::endl;
+            log_ << "platform_server: busy: kind=" << stripe_asio::error_kind(ec) << " reason="
+                 << (diag.rate_limited_reason == stripe_asio::rate_limit_reason::none ? "-"
+                                                                                      : name(diag.rate_limited_reason))
+                 << std::endl;
             response res = page(http::status::service_unavailable, req, "Busy",
                                 "<p id=\"busy\">We are busy right now. Please try again in a few seconds.</p>"
                                 "<p><a href=\"/\">Back</a></p>");

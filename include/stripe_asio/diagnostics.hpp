@@ -4,6 +4,7 @@
 
 #include <stripe_asio/detail/decl.hpp>
 #include <stripe_asio/error.hpp>
+#include <stripe_asio/rate_limit_reason.hpp>
 
 #include <chrono>
 #include <string>
@@ -21,8 +22,14 @@ struct attempt_record {
     std::chrono::milliseconds wait_before_next{0}; ///< backoff waited before the next attempt
 };
 
+// Fields are placed so the struct does not grow: a caller's `co_await` keeps the completion's
+// (error_code, diagnostics, result) in its frame, and a frame past Asio's recycling limit
+// (about 1 KiB) costs a heap allocation on every call. The small fields sit in padding.
 struct diagnostics {
     unsigned http_status = 0; ///< of the last response; 0 when none arrived
+    /// errc::rate_budget_exhausted: how long until the budgets would have had room (at most
+    /// about 49 days; longer waits read as that).
+    std::chrono::duration<std::uint32_t, std::milli> rate_budget_wait{0};
     // Stripe's error object ({"error":{...}}) of the last response.
     std::string type;
     std::string code;
@@ -34,16 +41,16 @@ struct diagnostics {
     std::string idempotency_key; ///< the key sent on every attempt
     std::string detail; ///< what the client saw: socket error, parse error, which input is bad
     unsigned attempts = 0; ///< attempts made (0 when the call failed before sending)
-    /// A 429's `Stripe-Rate-Limited-Reason` (global-rate, endpoint-rate, global-concurrency,
-    /// endpoint-concurrency, resource-specific), when the last answer had one.
-    std::string rate_limited_reason;
-    /// errc::rate_budget_exhausted: how long until the budgets would have had room.
-    std::chrono::milliseconds rate_budget_wait{0};
+    /// A 429's `Stripe-Rate-Limited-Reason`, when the last answer had one (name() gives its text).
+    rate_limit_reason rate_limited_reason = rate_limit_reason::none;
     std::vector<attempt_record> failed_attempts; ///< in order; the last one is the final outcome
 
     /// One line for logs: status, type, code, message, request id, attempts, detail.
     STRIPE_ASIO_DECL std::string to_string() const;
 };
+
+static_assert(sizeof(void*) != 8 || sizeof(std::string) != 32 || sizeof(diagnostics) <= 328,
+              "diagnostics grew: see the comment above it");
 
 } // namespace stripe_asio
 

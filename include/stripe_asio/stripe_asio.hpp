@@ -10,6 +10,8 @@
 #include <stripe_asio/error_with_diagnostics.hpp>
 #include <stripe_asio/fixed_string.hpp>
 #include <stripe_asio/json_response.hpp>
+#include <stripe_asio/rate_budget_config.hpp>
+#include <stripe_asio/rate_limit_reason.hpp>
 #include <stripe_asio/login_link.hpp>
 #include <stripe_asio/request_options.hpp>
 #include <stripe_asio/response_metadata.hpp>

@@ -17,7 +17,7 @@ namespace {
 struct burst_result {
     int ok = 0;
     int rate_limited = 0;
-    std::vector<std::string> reasons;
+    std::vector<stripe_asio::rate_limit_reason> reasons;
 };
 
 burst_result burst_of(stripe_asio::config cfg, int calls) {
@@ -66,7 +66,8 @@ TEST_CASE("rate budget: without it, the same burst meets 429s that name the endp
     CHECK(r.rate_limited > 0);
     CHECK(r.ok + r.rate_limited == 40);
     CHECK(server.rate_limited_answers() == static_cast<std::uint64_t>(r.rate_limited));
-    CHECK(std::all_of(r.reasons.begin(), r.reasons.end(), [](const std::string& s) { return s == "endpoint-rate"; }));
+    CHECK(std::all_of(r.reasons.begin(), r.reasons.end(),
+                      [](auto r) { return r == stripe_asio::rate_limit_reason::endpoint_rate; }));
 }
 
 } // TEST_SUITE("integration")

@@ -280,7 +280,7 @@ TEST_CASE("engine seam: a 429 for the endpoint's rate is not retried, says why, 
     s.time.settle();
     REQUIRE(limited.completions == 1);
     CHECK(limited.ec == errc::rate_limit);
-    CHECK(limited.diag.rate_limited_reason == "endpoint-rate");
+    CHECK(limited.diag.rate_limited_reason == stripe_asio::rate_limit_reason::endpoint_rate);
     CHECK(limited.diag.to_string().find("rate_limited_reason=endpoint-rate") != std::string::npos);
     auto stats = s.client->stats();
     CHECK(stats.rate_limited_answers == 1);

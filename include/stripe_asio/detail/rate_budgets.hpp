@@ -8,6 +8,7 @@
 #define STRIPE_ASIO_DETAIL_RATE_BUDGETS_HPP
 
 #include <stripe_asio/rate_budget_config.hpp>
+#include <stripe_asio/rate_limit_reason.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -18,16 +19,7 @@
 
 namespace stripe_asio::detail {
 
-/// What a 429's Stripe-Rate-Limited-Reason header says.
-enum class rate_limit_reason : unsigned char {
-    none, ///< no header (a lock_timeout, or a plain 429)
-    global_rate,
-    endpoint_rate,
-    global_concurrency,
-    endpoint_concurrency,
-    resource_specific,
-    other, ///< a value this version does not know
-};
+using stripe_asio::rate_limit_reason;
 
 inline rate_limit_reason parse_rate_limit_reason(std::string_view v) noexcept {
     if (v.empty()) return rate_limit_reason::none;
@@ -37,19 +29,6 @@ inline rate_limit_reason parse_rate_limit_reason(std::string_view v) noexcept {
     if (v == "endpoint-concurrency") return rate_limit_reason::endpoint_concurrency;
     if (v == "resource-specific") return rate_limit_reason::resource_specific;
     return rate_limit_reason::other;
-}
-
-inline const char* name(rate_limit_reason r) noexcept {
-    switch (r) {
-    case rate_limit_reason::none: return "";
-    case rate_limit_reason::global_rate: return "global-rate";
-    case rate_limit_reason::endpoint_rate: return "endpoint-rate";
-    case rate_limit_reason::global_concurrency: return "global-concurrency";
-    case rate_limit_reason::endpoint_concurrency: return "endpoint-concurrency";
-    case rate_limit_reason::resource_specific: return "resource-specific";
-    case rate_limit_reason::other: return "other";
-    }
-    return "";
 }
 
 /// Whether a key is for live mode (Stripe's larger account figure applies).

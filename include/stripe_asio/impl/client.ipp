@@ -115,7 +115,9 @@ inline std::size_t endpoint_budget_of(client_impl& c, call_state& call) {
 }
 
 inline void stop_counting_budget_wait(call_state& call) noexcept {
-    if (std::exchange(call.counted_budget_wait, false)) bump(call.client->counters.budget_waiters, -1);
+    if (!call.counted_budget_wait) return;
+    call.counted_budget_wait = false;
+    bump(call.client->counters.budget_waiters, -1);
 }
 
 /// Starts an attempt: through the rate budgets (every attempt is a request Stripe counts), then
@@ -139,8 +141,9 @@ inline void reserve_budget(call_state& call) {
     auto room = c.budgets.reserve(endpoint, now, queue_full ? now : deadline);
     if (!room.granted) {
         bump(c.counters.budget_refusals);
-        call.failure().rate_budget_wait = std::chrono::ceil<std::chrono::milliseconds>(
-            room.wait > clock_type::duration::zero() ? room.wait : clock_type::duration{});
+        auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(room.wait).count();
+        call.failure().rate_budget_wait = decltype(diagnostics::rate_budget_wait)(static_cast<std::uint32_t>(
+            std::clamp<std::int64_t>(wait_ms, 0, std::numeric_limits<std::uint32_t>::max())));
         carry_out(call, call.machine.budget_reserved(std::nullopt, now));
         return;
     }
@@ -407,14 +410,12 @@ inline void give_back_connection(call_state& call) noexcept {
 }
 
 /// A 429: counted by its Stripe-Rate-Limited-Reason, and the budget it names backs off. The
-/// header's text (capped) goes to the diagnostics; the answer is still held on the connection.
-inline void note_rate_limited(call_state& call, std::string& reason_text) {
+/// answer is still held on the connection.
+inline rate_limit_reason note_rate_limited(call_state& call) {
     client_impl& c = *call.client;
     bump(c.counters.limited_answers);
-    if (!call.conn) return;
-    std::string_view header = call.conn->reader.field("Stripe-Rate-Limited-Reason");
-    rate_limit_reason why = parse_rate_limit_reason(header);
-    reason_text.assign(header.substr(0, 64));
+    if (!call.conn) return rate_limit_reason::none;
+    rate_limit_reason why = parse_rate_limit_reason(call.conn->reader.field("Stripe-Rate-Limited-Reason"));
     switch (why) {
     case rate_limit_reason::global_rate: bump(c.counters.limited_global_rate); break;
     case rate_limit_reason::endpoint_rate: bump(c.counters.limited_endpoint_rate); break;
@@ -425,6 +426,7 @@ inline void note_rate_limited(call_state& call, std::string& reason_text) {
     case rate_limit_reason::none: break;
     }
     if (call.endpoint != call_state::unresolved_endpoint) c.budgets.rate_limited(why, call.endpoint, clock_type::now());
+    return why;
 }
 
 /// After a failed attempt (no response, or an error status whose `body` is read while the
@@ -436,8 +438,8 @@ inline void attempt_failed(call_state& call, std::string_view body) {
     answer_facts answer;
     answer.status = call.status;
     answer.should_retry = call.should_retry;
-    std::string limited_reason;
-    if (call.status == 429) note_rate_limited(call, limited_reason);
+    rate_limit_reason limited_reason = rate_limit_reason::none;
+    if (call.status == 429) limited_reason = note_rate_limited(call);
 
     diagnostics& diag = call.failure();
     diagnostics fields;
@@ -473,7 +475,7 @@ inline void attempt_failed(call_state& call, std::string_view body) {
         diag.message = std::move(fields.message);
         diag.param = std::move(fields.param);
         diag.doc_url = std::move(fields.doc_url);
-        diag.rate_limited_reason = std::move(limited_reason);
+        diag.rate_limited_reason = limited_reason;
     }
     diag.failed_attempts.push_back(std::move(record));
     carry_out(call, next);
@@ -653,6 +655,10 @@ STRIPE_ASIO_DECL asio::any_io_executor user_executor(const client_impl& impl) no
 
 STRIPE_ASIO_DECL std::size_t call_state_size() noexcept {
     static_assert(alignof(call_state) <= alignof(std::max_align_t)); // the block's alignment
+    // A waiting call is mostly this: with the typed half it fits the block cache's 768-byte
+    // class (x86-64, libstdc++). Growing it costs every pending call 128 bytes.
+    static_assert(sizeof(void*) != 8 || sizeof(std::string) != 32 || sizeof(call_state) <= 680,
+                  "call_state grew past its block class: see docs/architecture.md, Rooms");
     return sizeof(call_state);
 }
 

@@ -25,7 +25,7 @@ STRIPE_ASIO_DECL std::string diagnostics::to_string() const {
     field("param", param, field_cap);
     field("request_id", request_id, field_cap);
     if (attempts != 0) field("attempts", std::to_string(attempts), field_cap);
-    field("rate_limited_reason", rate_limited_reason, field_cap);
+    field("rate_limited_reason", name(rate_limited_reason), field_cap);
     if (rate_budget_wait.count() != 0)
         field("rate_budget_wait_ms", std::to_string(rate_budget_wait.count()), field_cap);
     field("detail", detail, text_cap);

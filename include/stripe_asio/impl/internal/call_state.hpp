@@ -74,16 +74,15 @@ public:
     std::shared_ptr<cancel_relay> relay; ///< thread-safe clients: the caller's slot reaches us here
     detail::connection* conn = nullptr; ///< held during an attempt
 
+    // The last response (packed: a waiting call is mostly this struct).
+    std::uint16_t status = 0; ///< its Request-Id stays with the connection that carried it
     static constexpr std::uint16_t unresolved_endpoint = 0xFFFF;
     /// The index of the endpoint's rate budget; unresolved until the first step (on the strand).
     std::uint16_t endpoint = unresolved_endpoint;
-    bool counted_budget_wait = false; ///< counted in the client's budget_waiters now
-
-    // The last response.
-    unsigned status = 0; ///< its Request-Id stays with the connection that carried it
     std::optional<bool> should_retry;
-    bool replayed = false;
-    bool conn_reusable = false; ///< its connection may serve another request
+    bool replayed : 1 = false;
+    bool conn_reusable : 1 = false; ///< its connection may serve another request
+    bool counted_budget_wait : 1 = false; ///< counted in the client's budget_waiters now
 
     std::unique_ptr<diagnostics> diag; ///< made on the first failed attempt
     diagnostics& failure() {

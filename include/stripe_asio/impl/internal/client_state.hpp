@@ -52,7 +52,9 @@
 #include <openssl/x509v3.h>
 
 #include <array>
+#include <algorithm>
 #include <atomic>
+#include <limits>
 #include <cstring>
 #include <random>
 
