@@ -57,7 +57,7 @@ constexpr std::string_view usage_text =
     "                        [--requests N | --duration SECONDS] [--warmup N]\n"
     "                        [--concurrency C] [--connections P] [--threads T] [--single-threaded]\n"
     "                        [--mode pooled|connect-per-call] [--json FILE|-] [--no-progress]\n"
-    "                        [--pending N] [--fake-stripe PATH]\n"
+    "                        [--pending N] [--fake-stripe PATH] [--shared-budget URL]\n"
     "\n"
     "Makes login links with stripe-asio as fast as C concurrent callers can, and reports links/s,\n"
     "latency percentiles, client CPU, allocations and memory per link.\n"
@@ -84,6 +84,9 @@ constexpr std::string_view usage_text =
     "  --pending N        instead: hold all P connections in a TLS handshake that never ends, queue\n"
     "                     N more calls and report the memory each waiting call takes\n"
     "  --fake-stripe PATH the fake-stripe program (default: found next to this program)\n"
+    "  --shared-budget URL  reserve every attempt in a shared rate budget at this Redis\n"
+    "                     (redis://host:port): measures what the round trip costs. Its rates are\n"
+    "                     set out of reach (1e6/s) unless --rate-budget keeps Stripe's\n"
     "\n"
     "Exit status: 0 when every call succeeded, 1 when some failed or the run could not start,\n"
     "2 for bad options.\n";
@@ -117,6 +120,7 @@ struct options {
     bool progress = true;
     std::uint64_t pending = 0;
     std::string fake_stripe;
+    std::string shared_budget; ///< config.shared_budget.url
 };
 
 std::uint64_t parse_count(const std::string& flag, const std::string& text, std::uint64_t min, std::uint64_t max) {
@@ -171,6 +175,8 @@ options parse_options(int argc, char** argv) {
             o.thread_safe = false;
         } else if (arg == "--rate-budget") {
             o.rate_budget = true;
+        } else if (arg == "--shared-budget") {
+            o.shared_budget = value();
         } else if (arg == "--mode") {
             std::string m = value();
             if (m == "pooled") o.mode = mode_kind::pooled;
@@ -470,8 +476,13 @@ load_result run_load(const options& o, const stripe_asio::config& cfg, const ben
         stripe_asio::client check(ioc.get_executor(), cfg); // a bad configuration fails here, once
     }
 
+    // A phase ends when its callers do: the io_context is stopped then, as a client with a
+    // shared budget keeps it busy with its connections to Redis.
+    std::atomic<std::uint64_t> callers_left{0};
     auto spawn_callers = [&](phase_state& phase) {
-        auto rethrow = [](std::exception_ptr e) {
+        callers_left = o.concurrency;
+        auto rethrow = [&ioc, &callers_left](std::exception_ptr e) {
+            if (--callers_left == 0) ioc.stop();
             if (e) std::rethrow_exception(e);
         };
         for (std::uint64_t i = 0; i < o.concurrency; ++i) {
@@ -574,6 +585,10 @@ int report_load(const options& o, const target& t, const load_result& r, const c
           << "  connections   " << r.stats.connections_opened << " opened, TLS " << r.stats.tls_full_handshakes
           << " full + " << r.stats.tls_resumed_handshakes << " resumed handshakes, " << r.stats.retries << " retries, "
           << r.stats.stale_resends << " stale resends (whole run)\n";
+    if (!o.shared_budget.empty())
+        table << "  shared budget " << r.stats.shared_budget_reservations << " reservations in Redis, "
+              << r.stats.shared_budget_fallbacks << " from the local share, " << r.stats.shared_budget_failures
+              << " failed (whole run)\n";
     if (o.json_out != "-") std::cout << table.str() << std::flush;
     else std::cerr << table.str() << std::flush; // stdout carries the JSON alone
 
@@ -602,6 +617,9 @@ int report_load(const options& o, const target& t, const load_result& r, const c
             .field("tls_resumed_handshakes", r.stats.tls_resumed_handshakes)
             .field("retries", r.stats.retries)
             .field("stale_resends", r.stats.stale_resends)
+            .field("shared_budget", o.shared_budget)
+            .field("shared_budget_reservations", r.stats.shared_budget_reservations)
+            .field("shared_budget_fallbacks", r.stats.shared_budget_fallbacks)
             .field("warmup_links", r.warmup)
             .field("mode", mode_name(o.mode));
         if (method) j.field("mode_method", method);
@@ -648,6 +666,15 @@ int load_main(const options& o) {
     cfg.base_url = t.base_url;
     cfg.thread_safe = o.thread_safe;
     cfg.rate_budget.enabled = o.rate_budget;
+    if (!o.shared_budget.empty()) {
+        cfg.rate_budget.enabled = true;
+        cfg.shared_budget.url = o.shared_budget;
+        if (!o.rate_budget) { // the round trip's cost, not Stripe's ceiling
+            cfg.rate_budget.account_per_second = 1e6;
+            cfg.rate_budget.endpoint_per_second = 1e6;
+            cfg.rate_budget.burst = 1e6;
+        }
+    }
     cfg.max_pending = std::max<std::size_t>(cfg.max_pending, o.concurrency);
     const char* method = nullptr;
     if (o.mode == mode_kind::pooled) {

@@ -35,6 +35,13 @@ struct client_stats {
     std::uint64_t rate_limited_global_concurrency = 0;
     std::uint64_t rate_limited_endpoint_concurrency = 0;
     std::uint64_t rate_limited_resource_specific = 0;
+    /// The shared budget (config::shared_budget): attempts given room by Redis; attempts that
+    /// took room from the local share instead (no connection to Redis, or it failed them);
+    /// and, of those, the ones Redis was asked for and failed (late, lost, or a wrong answer).
+    std::uint64_t shared_budget_reservations = 0;
+    std::uint64_t shared_budget_fallbacks = 0;
+    std::uint64_t shared_budget_failures = 0;
+    std::uint64_t shared_budget_connections = 0; ///< connections to Redis up now
     std::uint64_t retries_throttled = 0; ///< retries the retry budget did not allow
 };
 

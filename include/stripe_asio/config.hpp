@@ -4,6 +4,7 @@
 #include <stripe_asio/detail/decl.hpp>
 #include <stripe_asio/rate_budget_config.hpp>
 #include <stripe_asio/retry_config.hpp>
+#include <stripe_asio/shared_budget_config.hpp>
 #include <stripe_asio/version.hpp>
 
 #include <chrono>
@@ -56,6 +57,10 @@ struct config {
     /// The budgets are this client's: several clients or servers on one account each keep their
     /// own unless they share one (see docs/configuration.md).
     rate_budget_config rate_budget;
+    /// The same budgets shared through Redis by every client of a fleet (off by default; see
+    /// shared_budget_config.hpp). rate_budget sets the rates; rate_budget.enabled = false turns
+    /// both off.
+    shared_budget_config shared_budget;
 
     /// Largest accepted response body; a larger one fails with errc::response_too_large.
     std::size_t max_response_bytes = 1024 * 1024;

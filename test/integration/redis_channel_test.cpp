@@ -203,8 +203,13 @@ TEST_CASE("redis channel: URLs") {
     CHECK_FALSE(parse_redis_url("redis://:pw@", why));
     CHECK_FALSE(parse_redis_url("redis://h:99999", why));
     CHECK_FALSE(parse_redis_url("redis://h/x", why));
-    CHECK_FALSE(parse_redis_url("rediss://h", why));
-    CHECK(why.find("TLS") != std::string::npos);
+    auto tls = parse_redis_url("rediss://u:pw@cache.internal:6380/2", why);
+    REQUIRE(tls);
+    CHECK(tls->tls);
+    CHECK(tls->host == "cache.internal");
+    CHECK(tls->port == "6380");
+    CHECK(tls->db == 2);
+    CHECK_FALSE(plain->tls);
 }
 
 } // TEST_SUITE("integration")

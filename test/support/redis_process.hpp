@@ -12,7 +12,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,11 +26,22 @@ namespace test {
 
 class redis_process {
 public:
+    /// A server that speaks TLS only (rediss://), with this certificate and key (PEM).
+    struct tls_identity {
+        std::string chain_pem;
+        std::string key_pem;
+    };
+
     /// `extra`: more redis-server arguments, such as {"--requirepass", "..."}.
-    explicit redis_process(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
+    explicit redis_process(std::vector<std::string> extra = {}, std::optional<tls_identity> tls = std::nullopt)
+        : extra_(std::move(extra)), tls_(tls.has_value()) {
         char dir_template[] = "/tmp/stripe-asio-redis-XXXXXX";
         REQUIRE(::mkdtemp(dir_template) != nullptr);
         dir_ = dir_template;
+        if (tls) {
+            write_file(dir_ + "/cert.pem", tls->chain_pem);
+            write_file(dir_ + "/key.pem", tls->key_pem);
+        }
         for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) start(free_port());
         REQUIRE_MESSAGE(pid_ > 0, "redis-server did not start (is the redis-server package installed?)");
     }
@@ -41,7 +54,7 @@ public:
     redis_process& operator=(const redis_process&) = delete;
 
     unsigned short port() const noexcept { return port_; }
-    std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+    std::string url() const { return (tls_ ? "rediss://127.0.0.1:" : "redis://127.0.0.1:") + std::to_string(port_); }
 
     /// SIGSTOP / SIGCONT: a server that holds its connections and answers nothing, then resumes.
     void pause() { ::kill(pid_, SIGSTOP); }
@@ -76,6 +89,12 @@ private:
         std::vector<const char*> argv = {
             "redis-server", "--port", port_text.c_str(), "--bind",     "127.0.0.1",   "--save", "",
             "--appendonly", "no",     "--dir",           dir_.c_str(), "--daemonize", "no"};
+        std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
+        if (tls_) {
+            for (const char* a : {"--port", "0", "--tls-port", port_text.c_str(), "--tls-cert-file", cert.c_str(),
+                                  "--tls-key-file", key.c_str(), "--tls-auth-clients", "no"})
+                argv.push_back(a);
+        }
         for (const std::string& a : extra_) argv.push_back(a.c_str());
         argv.push_back(nullptr);
         pid_t pid = ::fork();
@@ -84,6 +103,7 @@ private:
             ::dup2(out[1], 1);
             ::close(out[0]);
             ::close(out[1]);
+            ::close_range(3, ~0U, 0); // nothing of the test's own: its sockets would outlive their closing
             ::execvp("redis-server", const_cast<char* const*>(argv.data()));
             ::_exit(127);
         }
@@ -110,7 +130,15 @@ private:
         port_ = port;
     }
 
+    static void write_file(const std::string& path, const std::string& text) {
+        std::FILE* f = std::fopen(path.c_str(), "w");
+        REQUIRE(f != nullptr);
+        REQUIRE(std::fwrite(text.data(), 1, text.size(), f) == text.size());
+        std::fclose(f);
+    }
+
     std::vector<std::string> extra_;
+    bool tls_ = false;
     std::string dir_;
     pid_t pid_ = -1;
     unsigned short port_ = 0;

@@ -124,6 +124,37 @@ TEST_CASE("call machine: the rate limiter's wait is slept on the call's timer, a
     CHECK(w.woken(t0 + 10ms) == call_action::take_connection); // the rate limiter's wait leads to the pool
 }
 
+TEST_CASE("call machine: the shared budget is waited for on the call's timer; a stop or the deadline ends the wait") {
+    auto m = make_machine(t0 + 5s);
+    REQUIRE(m.start(errc{}, nullptr, false) == call_action::reserve_budget);
+    m.consulting_budget(t0 + 200ms);
+    CHECK(m.phase() == call_phase::waiting);
+    CHECK(m.wake_at() == t0 + 200ms);
+    CHECK(m.budget_consulted(t0 + 3ms) == call_action::reserve_budget); // answered, or not: go on
+    CHECK(m.budget_reserved(std::chrono::nanoseconds(40ms), t0 + 3ms) == call_action::wait);
+    CHECK(m.woken(t0 + 43ms) == call_action::take_connection);
+
+    auto c = make_machine(t0 + 5s);
+    REQUIRE(c.start(errc{}, nullptr, false) == call_action::reserve_budget);
+    c.consulting_budget(t0 + 200ms);
+    CHECK(c.cancel() == interrupt::timer); // the wait for the answer is cut short
+    CHECK(c.budget_consulted(t0 + 1ms) == call_action::complete);
+    CHECK(c.error() == aborted);
+
+    auto d = make_machine(t0 + 100ms);
+    REQUIRE(d.start(errc{}, nullptr, false) == call_action::reserve_budget);
+    d.consulting_budget(t0 + 100ms);
+    CHECK(d.budget_consulted(t0 + 100ms) == call_action::complete);
+    CHECK(d.error() == errc::deadline_exceeded);
+
+    auto s = make_machine(t0 + 5s);
+    REQUIRE(s.start(errc{}, nullptr, false) == call_action::reserve_budget);
+    s.consulting_budget(t0 + 200ms);
+    CHECK(s.shutdown() == interrupt::timer);
+    CHECK(s.budget_consulted(t0 + 1ms) == call_action::complete);
+    CHECK(s.error() == errc::client_shut_down);
+}
+
 TEST_CASE("call machine: in the pool's queue, a grant starts the attempt, a deadline or a stop ends the call") {
     auto m = make_machine(t0 + 1s);
     REQUIRE(m.start(errc{}, nullptr, false) == call_action::reserve_budget);

@@ -13,6 +13,7 @@ using stripe_asio::detail::endpoint_name;
 using stripe_asio::detail::parse_rate_limit_reason;
 using stripe_asio::detail::rate_budgets;
 using stripe_asio::detail::rate_limit_reason;
+using stripe_asio::detail::share_of;
 using time_point = rate_budgets::clock::time_point;
 
 namespace {
@@ -167,6 +168,34 @@ TEST_CASE("rate budgets: an endpoint is named by its method and its path with id
     CHECK(endpoint_name("POST", "/v1/subscription_schedules/sub_sched_1Mr3YX2eZvKYlo2C/cancel") ==
           "POST /v1/subscription_schedules/:id/cancel");
     CHECK(endpoint_name("GET", "/v1/test_helpers/test_clocks") == "GET /v1/test_helpers/test_clocks");
+}
+
+TEST_CASE("rate budgets: a fleet member's share divides every rate and the burst, the account's from the key") {
+    rate_budget_config cfg;
+    cfg.burst = 6;
+    cfg.endpoints.push_back({"POST /v1/customers", 40});
+    auto test_share = share_of(cfg, false, 4);
+    CHECK(test_share.account_per_second == doctest::Approx(25.0 / 4));
+    CHECK(test_share.endpoint_per_second == doctest::Approx(25.0 / 4));
+    CHECK(test_share.endpoints.at(0).per_second == doctest::Approx(10));
+    CHECK(test_share.burst == doctest::Approx(1.5));
+    auto live_share = share_of(cfg, true, 10);
+    CHECK(live_share.account_per_second == doctest::Approx(10));
+    CHECK(live_share.burst == doctest::Approx(1)); // never below one request
+    cfg.account_per_second = 60;
+    CHECK(share_of(cfg, true, 3).account_per_second == doctest::Approx(20));
+}
+
+TEST_CASE("rate budgets: an endpoint's index gives back its name, the same in a share made alike") {
+    rate_budget_config cfg;
+    cfg.endpoints.push_back({"POST /v1/customers", 40});
+    rate_budgets whole(cfg, false), share(share_of(cfg, false, 2), false);
+    auto a = whole.endpoint("POST /v1/accounts/:account/login_links");
+    CHECK(share.endpoint("POST /v1/accounts/:account/login_links") == a);
+    CHECK(whole.name(a) == "POST /v1/accounts/:account/login_links");
+    CHECK(whole.name(whole.endpoint("POST /v1/customers")) == "POST /v1/customers");
+    CHECK(whole.name(rate_budgets::shared_endpoint) == "(other endpoints)");
+    CHECK(whole.name(9999) == "(other endpoints)");
 }
 
 TEST_CASE("rate budgets: Stripe-Rate-Limited-Reason values") {

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <stripe_asio/detail/resp.hpp>
+#include <stripe_asio/detail/shared_budget_script.hpp>
 
 #include <string>
 
@@ -11,6 +12,49 @@ using stripe_asio::detail::resp_reader;
 using stripe_asio::detail::resp_value;
 
 TEST_SUITE("unit") {
+
+namespace {
+resp_value parsed(const std::string& wire) {
+    resp_reader r;
+    REQUIRE(r.feed(wire.data(), wire.size()));
+    auto v = r.next();
+    REQUIRE(v);
+    return *v;
+}
+} // namespace
+
+TEST_CASE("shared budget: a reservation is EVALSHA over both keys, after SCRIPT LOAD when asked") {
+    using stripe_asio::detail::append_reservation;
+    std::string out;
+    append_reservation(out, "abc", "p:{a}:account", "p:{a}:POST /x", {40000, 0}, {40000, 80000}, 1500000, false);
+    CHECK(out == "*10\r\n$7\r\nEVALSHA\r\n$3\r\nabc\r\n$1\r\n2\r\n$13\r\np:{a}:account\r\n$13\r\np:{a}:POST "
+                 "/x\r\n$5\r\n40000\r\n$1\r\n0\r\n$5\r\n40000\r\n$5\r\n80000\r\n$7\r\n1500000\r\n");
+    std::string loaded;
+    append_reservation(loaded, "abc", "k1", "k2", {1, 0}, {1, 0}, 0, true);
+    CHECK(loaded.starts_with("*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n"));
+    CHECK(loaded.find("EVALSHA") != std::string::npos);
+}
+
+TEST_CASE("shared budget: the script's answer is read, and anything else is no answer") {
+    using stripe_asio::detail::is_noscript;
+    using stripe_asio::detail::read_reservation;
+    auto granted = read_reservation(parsed("*2\r\n:1\r\n:40000\r\n"));
+    REQUIRE(granted);
+    CHECK(granted->granted);
+    CHECK(granted->wait == std::chrono::microseconds(40000));
+    auto refused = read_reservation(parsed("*2\r\n:0\r\n:2500000\r\n"));
+    REQUIRE(refused);
+    CHECK_FALSE(refused->granted);
+    CHECK_FALSE(read_reservation(parsed("*2\r\n:1\r\n:-5\r\n"))); // a negative wait
+    CHECK_FALSE(read_reservation(parsed("*2\r\n:2\r\n:5\r\n"))); // a flag that is neither
+    CHECK_FALSE(read_reservation(parsed("*1\r\n:1\r\n"))); // the wrong shape
+    CHECK_FALSE(read_reservation(parsed("*2\r\n$1\r\n1\r\n:5\r\n"))); // strings, not numbers
+    CHECK_FALSE(read_reservation(parsed("-ERR something\r\n")));
+    CHECK_FALSE(read_reservation(parsed(":1\r\n")));
+    CHECK(is_noscript(parsed("-NOSCRIPT No matching script. Please use EVAL.\r\n")));
+    CHECK_FALSE(is_noscript(parsed("-ERR unknown\r\n")));
+    CHECK_FALSE(is_noscript(parsed("+NOSCRIPT\r\n"))); // a status, not an error
+}
 
 TEST_CASE("RESP: a command is an array of bulk strings") {
     std::string out;

@@ -113,6 +113,21 @@ public:
         return call_action::take_connection;
     }
 
+    /// The budget is asked elsewhere (the shared budget, in Redis): the call waits on its timer
+    /// for the answer, at most until `until`, and reports budget_consulted() either way.
+    void consulting_budget(time_point until) noexcept {
+        phase_ = call_phase::waiting;
+        wake_at_ = until;
+    }
+    /// The shared budget answered, or the wait for it ended, at `now`: complete (the call
+    /// stopped, or its deadline passed), or reserve_budget: go on, with the answer or without.
+    call_action budget_consulted(time_point now) {
+        phase_ = call_phase::between;
+        if (stopping()) return end(interruption());
+        if (now >= deadline_) return end(errc::deadline_exceeded);
+        return call_action::reserve_budget;
+    }
+
     /// The wait for the rate limiter or for backoff ended at `now`. Woken before its time and
     /// not stopped (a wait cut short for nothing), the call waits for the rest.
     call_action woken(time_point now) {

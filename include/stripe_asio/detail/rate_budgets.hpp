@@ -105,9 +105,11 @@ public:
           account_(cfg.account_per_second > 0 ? cfg.account_per_second : (live_key ? 100.0 : 25.0), cfg.burst,
                    cfg.recovery_per_second) {
         endpoints_.emplace_back(cfg.endpoint_per_second, cfg.burst, cfg.recovery_per_second);
+        index_names_.emplace_back("(other endpoints)");
         for (const endpoint_budget& e : cfg.endpoints) {
             if (names_.count(e.endpoint) != 0 || endpoints_.size() >= max_endpoints) continue;
             endpoints_.emplace_back(e.per_second, cfg.burst, cfg.recovery_per_second);
+            index_names_.push_back(e.endpoint);
             names_.emplace(e.endpoint, endpoints_.size() - 1);
         }
     }
@@ -122,12 +124,23 @@ public:
         // name pointing at no budget.
         endpoints_.emplace_back(cfg_.endpoint_per_second, cfg_.burst, cfg_.recovery_per_second);
         try {
-            names_.emplace(std::string(name), endpoints_.size() - 1);
+            index_names_.emplace_back(name);
+            try {
+                names_.emplace(std::string(name), endpoints_.size() - 1);
+            } catch (...) {
+                index_names_.pop_back();
+                throw;
+            }
         } catch (...) {
             endpoints_.pop_back();
             throw;
         }
         return endpoints_.size() - 1;
+    }
+
+    /// The name of the endpoint budget at `endpoint`, as endpoint() was given it.
+    std::string_view name(std::size_t endpoint) const noexcept {
+        return index_names_[endpoint < index_names_.size() ? endpoint : shared_endpoint];
     }
 
     /// Reserves a send time in the account's budget and the endpoint's, or in neither when the
@@ -169,7 +182,20 @@ private:
     paced_budget account_;
     std::vector<paced_budget> endpoints_; ///< [0]: shared by names past max_endpoints
     std::map<std::string, std::size_t, std::less<>> names_;
+    std::vector<std::string> index_names_; ///< by index: [0] names the budget past the bound
 };
+
+/// One client's share of budgets shared by `fleet_size` clients: every rate divided by it (the
+/// account's resolved from the key first), and the burst too, down to 1.
+inline rate_budget_config share_of(rate_budget_config cfg, bool live_key, unsigned fleet_size) {
+    double n = std::max(fleet_size, 1u);
+    if (cfg.account_per_second == 0) cfg.account_per_second = live_key ? 100.0 : 25.0;
+    cfg.account_per_second /= n;
+    cfg.endpoint_per_second /= n;
+    for (endpoint_budget& e : cfg.endpoints) e.per_second /= n;
+    cfg.burst = std::max(1.0, cfg.burst / n);
+    return cfg;
+}
 
 /// The name of an endpoint's budget: "METHOD /path" with ids replaced (see endpoint_budget).
 inline std::string endpoint_name(std::string_view method, std::string_view path) {

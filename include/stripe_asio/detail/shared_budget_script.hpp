@@ -7,11 +7,14 @@
 #ifndef STRIPE_ASIO_DETAIL_SHARED_BUDGET_SCRIPT_HPP
 #define STRIPE_ASIO_DETAIL_SHARED_BUDGET_SCRIPT_HPP
 
+#include <stripe_asio/detail/resp.hpp>
+
 #include <openssl/sha.h>
 
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -64,6 +67,39 @@ inline shared_cell_args shared_cell_for(double per_second, double burst) noexcep
     double interval = 1e6 / per_second;
     return {std::max<std::int64_t>(1, static_cast<std::int64_t>(interval)),
             static_cast<std::int64_t>(interval * (std::max(burst, 1.0) - 1))};
+}
+
+/// What the script answered: reserved (send after `wait`), or not (room only after `wait`).
+struct shared_reservation {
+    bool granted = false;
+    std::chrono::microseconds wait{};
+};
+
+/// One reservation as a command: EVALSHA, or after NOSCRIPT, SCRIPT LOAD then EVALSHA (two
+/// replies, the second the answer). `account_key` and `endpoint_key` are the cells' keys.
+inline void append_reservation(std::string& out, std::string_view sha1, std::string_view account_key,
+                               std::string_view endpoint_key, shared_cell_args account, shared_cell_args endpoint,
+                               std::int64_t max_wait_us, bool load_first) {
+    if (load_first) append_command(out, {"SCRIPT", "LOAD", shared_budget_script});
+    append_command(out, {"EVALSHA", sha1, "2", account_key, endpoint_key, std::to_string(account.interval_us),
+                         std::to_string(account.tolerance_us), std::to_string(endpoint.interval_us),
+                         std::to_string(endpoint.tolerance_us), std::to_string(max_wait_us)});
+}
+
+/// Whether Redis answered that it does not hold the script (a restart, SCRIPT FLUSH, a failover).
+inline bool is_noscript(const resp_value& v) noexcept {
+    return v.is_error() && std::string_view(v.text).starts_with("NOSCRIPT");
+}
+
+/// The script's answer, or nullopt for anything else Redis may send (an error, a wrong shape,
+/// a negative wait): the caller treats that as Redis being unusable for this reservation.
+inline std::optional<shared_reservation> read_reservation(const resp_value& v) noexcept {
+    using kind = resp_value::kind;
+    if (v.type != kind::array || v.elements.size() != 2) return std::nullopt;
+    const resp_value &flag = v.elements[0], &wait = v.elements[1];
+    if (flag.type != kind::integer || wait.type != kind::integer) return std::nullopt;
+    if ((flag.integer != 0 && flag.integer != 1) || wait.integer < 0) return std::nullopt;
+    return shared_reservation{flag.integer == 1, std::chrono::microseconds(wait.integer)};
 }
 
 } // namespace stripe_asio::detail

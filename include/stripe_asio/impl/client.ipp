@@ -29,6 +29,7 @@ namespace stripe_asio::detail {
 
 inline void carry_out(call_state& call, call_action next);
 inline void reserve_budget(call_state& call);
+inline void budget_decided(call_state& call, rate_budgets::decision room, clock_type::time_point now);
 inline void take_connection(call_state& call);
 inline void on_queue_waited(call_state& call, const boost::system::error_code&, std::size_t);
 inline void use_slot(call_state& call, connection* conn);
@@ -45,6 +46,18 @@ inline void close_failed_exchange(call_state& call);
 inline void attempt_failed(call_state& call, std::string_view body);
 inline void attempt_ended(call_state& call) noexcept;
 STRIPE_ASIO_DECL void abandon_call(call_state& call) noexcept;
+
+} // namespace stripe_asio::detail
+
+#ifdef STRIPE_ASIO_WITH_REDIS
+#include <stripe_asio/impl/internal/shared_budget.hpp>
+#endif
+
+namespace stripe_asio::detail {
+
+#ifndef STRIPE_ASIO_WITH_REDIS
+inline void client_impl::close_shared_budget() noexcept {}
+#endif
 
 /// The call's own key, when the caller gave none: fixed once, so every attempt sends it.
 inline bool make_idempotency_key(client_impl& c, call_state& call) {
@@ -109,7 +122,9 @@ inline void begin_call(call_state& call) {
 inline std::size_t endpoint_budget_of(client_impl& c, call_state& call) {
     if (call.endpoint == call_state::unresolved_endpoint) {
         std::string_view path = call.target.view().substr(c.url.prefix.size());
-        call.endpoint = static_cast<std::uint16_t>(c.budgets.endpoint(endpoint_name(call.method, path)));
+        std::string name = endpoint_name(method_name(call.method), path);
+        call.endpoint = static_cast<std::uint16_t>(c.budgets.endpoint(name));
+        if (c.fallback_share) c.fallback_share->endpoint(name); // the same index there
     }
     return call.endpoint;
 }
@@ -120,9 +135,28 @@ inline void stop_counting_budget_wait(call_state& call) noexcept {
     bump(call.client->counters.budget_waiters, -1);
 }
 
+/// The latest send time a call takes room for: its deadline, sooner by rate_budget.max_wait,
+/// and now when max_pending calls already wait for the budget.
+inline clock_type::time_point budget_limit(client_impl& c, call_state& call, clock_type::time_point now) {
+    if (c.counters.budget_waiters.load(std::memory_order_relaxed) >= c.cfg.max_pending) return now;
+    auto limit = call.machine.deadline();
+    if (auto patience = c.cfg.rate_budget.max_wait; patience.count() > 0 && now + patience < limit)
+        limit = now + patience;
+    return limit;
+}
+
+/// Takes room from budgets kept in this process: the client's own, or its share of a shared one.
+inline void reserve_from(call_state& call, rate_budgets& budgets) {
+    client_impl& c = *call.client;
+    auto now = clock_type::now();
+    std::size_t endpoint = endpoint_budget_of(c, call);
+    budget_decided(call, budgets.reserve(endpoint, now, budget_limit(c, call, now)), now);
+}
+
 /// Starts an attempt: through the rate budgets (every attempt is a request Stripe counts), then
 /// to a connection. Room after the deadline, or a wait when max_pending calls already wait,
-/// ends the call at once: nothing is taken from the budgets and nothing is sent.
+/// ends the call at once: nothing is taken from the budgets and nothing is sent. With a shared
+/// budget, the room is Redis's to give, or the local share's while Redis can't.
 inline void reserve_budget(call_state& call) {
     client_impl& c = *call.client;
     call.status = 0;
@@ -132,13 +166,18 @@ inline void reserve_budget(call_state& call) {
         carry_out(call, call.machine.budget_reserved(clock_type::duration::zero(), {}));
         return;
     }
+    if (!c.fallback_share) return reserve_from(call, c.budgets);
+#ifdef STRIPE_ASIO_WITH_REDIS
     auto now = clock_type::now();
-    std::size_t endpoint = endpoint_budget_of(c, call);
-    auto deadline = call.machine.deadline();
-    if (auto patience = c.cfg.rate_budget.max_wait; patience.count() > 0 && now + patience < deadline)
-        deadline = now + patience;
-    auto queue_full = c.counters.budget_waiters.load(std::memory_order_relaxed) >= c.cfg.max_pending;
-    auto room = c.budgets.reserve(endpoint, now, queue_full ? now : deadline);
+    if (c.shared && ask_shared_budget(call, endpoint_budget_of(c, call), now, budget_limit(c, call, now))) return;
+#endif
+    bump(c.counters.shared_fallbacks);
+    reserve_from(call, *c.fallback_share);
+}
+
+/// The budgets' answer: room after `room.wait`, or (refused) none before the call's limit.
+inline void budget_decided(call_state& call, rate_budgets::decision room, clock_type::time_point now) {
+    client_impl& c = *call.client;
     if (!room.granted) {
         bump(c.counters.budget_refusals);
         auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(room.wait).count();
@@ -425,7 +464,10 @@ inline rate_limit_reason note_rate_limited(call_state& call) {
     case rate_limit_reason::other:
     case rate_limit_reason::none: break;
     }
-    if (call.endpoint != call_state::unresolved_endpoint) c.budgets.rate_limited(why, call.endpoint, clock_type::now());
+    if (call.endpoint != call_state::unresolved_endpoint) {
+        c.budgets.rate_limited(why, call.endpoint, clock_type::now());
+        if (c.fallback_share) c.fallback_share->rate_limited(why, call.endpoint, clock_type::now());
+    }
     return why;
 }
 
@@ -603,6 +645,12 @@ STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(asio::any_io_exec
     std::string why;
     auto parts = parse_base_url(cfg.base_url, why);
     auto impl = std::make_shared<client_impl>(std::move(ex), std::move(cfg), std::move(*parts));
+#ifdef STRIPE_ASIO_WITH_REDIS
+    if (impl->fallback_share) {
+        impl->shared = std::make_shared<shared_budget>(*impl);
+        impl->shared->start();
+    }
+#endif
     if (impl->cfg.min_idle > 0) {
         asio::dispatch(impl->ex, [impl] {
             keep_warm(impl);
@@ -647,6 +695,10 @@ STRIPE_ASIO_DECL client_stats read_stats(const client_impl& impl) {
     s.rate_limited_global_concurrency = get(k.limited_global_concurrency);
     s.rate_limited_endpoint_concurrency = get(k.limited_endpoint_concurrency);
     s.rate_limited_resource_specific = get(k.limited_resource_specific);
+    s.shared_budget_reservations = get(k.shared_reserved);
+    s.shared_budget_fallbacks = get(k.shared_fallbacks);
+    s.shared_budget_failures = get(k.shared_failures);
+    s.shared_budget_connections = get(k.redis_connections);
     s.retries_throttled = get(k.retries_throttled);
     return s;
 }

@@ -3,6 +3,7 @@
 
 #include <stripe_asio/config.hpp>
 #include <stripe_asio/detail/base_url.hpp>
+#include <stripe_asio/detail/redis_url.hpp>
 #include <stripe_asio/detail/validation.hpp>
 #include <stripe_asio/error_with_diagnostics.hpp>
 
@@ -17,6 +18,32 @@ STRIPE_ASIO_DECL config config::from_env() {
     if (const char* ca = std::getenv("STRIPE_CA_FILE"); ca && *ca) cfg.ca_file = ca;
     return cfg;
 }
+
+namespace detail {
+inline void validate_shared_budget(const shared_budget_config& sb) {
+    auto fail = [](std::string why) {
+        diagnostics diag;
+        diag.detail = std::move(why);
+        throw error_with_diagnostics(errc::invalid_config, std::move(diag));
+    };
+#ifndef STRIPE_ASIO_WITH_REDIS
+    fail("config.shared_budget.url is set, but this build has no Redis (build with STRIPE_ASIO_WITH_REDIS)");
+#endif
+    std::string why;
+    auto redis = detail::parse_redis_url(sb.url, why);
+    if (!redis) fail("config.shared_budget.url: " + why);
+    if (!redis->tls && (!sb.ca_file.empty() || !sb.ca_pem.empty()))
+        fail("config.shared_budget.ca_file and ca_pem are for rediss:// only");
+    if (sb.key_prefix.size() > 256 || sb.account.size() > 256)
+        fail("config.shared_budget.key_prefix and account: at most 256 bytes each");
+    if (sb.fleet_size < 1 || sb.fleet_size > 10'000) fail("config.shared_budget.fleet_size must be 1 to 10000");
+    if (sb.connections < 1 || sb.connections > 16) fail("config.shared_budget.connections must be 1 to 16");
+    auto positive = [](std::chrono::milliseconds t) { return t.count() > 0 && t <= std::chrono::hours(1); };
+    if (!positive(sb.connect_timeout) || !positive(sb.command_timeout) || !positive(sb.reconnect_min) ||
+        !positive(sb.reconnect_max) || sb.reconnect_min > sb.reconnect_max)
+        fail("config.shared_budget timeouts must be positive, at most an hour, reconnect_min <= reconnect_max");
+}
+} // namespace detail
 
 STRIPE_ASIO_DECL void config::validate() const {
     auto fail = [](errc e, std::string why) {
@@ -55,6 +82,7 @@ STRIPE_ASIO_DECL void config::validate() const {
         fail(errc::invalid_config, "config.rate_budget.backoff_factor must be in (0, 1]");
     if (!(rb.recovery_per_second > 0 && rb.recovery_per_second < 1e6))
         fail(errc::invalid_config, "config.rate_budget.recovery_per_second must be positive");
+    if (!shared_budget.url.empty()) detail::validate_shared_budget(shared_budget);
     if (max_response_bytes == 0) fail(errc::invalid_config, "config.max_response_bytes must be at least 1");
     if (retry.initial_delay.count() < 0 || retry.max_delay.count() < 0)
         fail(errc::invalid_config, "config.retry delays must not be negative");

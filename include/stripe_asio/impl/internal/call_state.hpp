@@ -32,6 +32,36 @@ class client_impl;
 struct connection;
 struct cancel_relay;
 
+/// A call's question to the shared rate budget (Redis), held by the call while it waits and by
+/// the question's reply handler: the handler writes the answer only while `call` is set, and
+/// the call clears it once it goes on, answered or not. Counted by hand, on the client's
+/// executor only: a shared_ptr would cost every call 8 bytes more.
+struct budget_ticket {
+    static void release(budget_ticket* t) noexcept {
+        if (--t->holders == 0) delete t;
+    }
+    unsigned holders = 1;
+    call_state* call = nullptr;
+    std::size_t endpoint = 0;
+    std::int64_t max_wait_us = 0; ///< the longest wait the question allows
+    bool reloaded = false; ///< asked again after NOSCRIPT, with the script loaded first
+    bool answered = false; ///< an answer the call can use came
+    bool granted = false;
+    std::chrono::microseconds wait{};
+};
+
+/// A request's method in one byte: a pointer to its name would cost every call 8 bytes.
+enum class request_method : std::uint8_t { post, get, delete_ };
+
+inline const char* method_name(request_method m) noexcept {
+    switch (m) {
+    case request_method::get: return "GET";
+    case request_method::delete_: return "DELETE";
+    case request_method::post: break;
+    }
+    return "POST";
+}
+
 struct live_call_tag; ///< the client's calls not yet finished, for shutdown
 struct attempt_tag; ///< the client's attempts in progress, which the attempt timer watches
 
@@ -55,17 +85,10 @@ public:
     std::shared_ptr<client_impl> client;
 
     // What to send, fixed before the first attempt.
-    const char* method = "POST";
     inline_string<72> target; ///< path and query, encoded
     std::string body; ///< form body (POST)
     inline_string<32> stripe_account; ///< the `Stripe-Account` header; empty: none
-    bool has_body = true; ///< POST: Content-Type and Content-Length, even for an empty body
-    bool wants_key = true;
-    // (flags of their own kept together, so the call is not padded between them)
-    bool suspended = false; ///< has waited at least once (else completion is posted)
-    bool finished = false; ///< its bookkeeping is done (finish_call): only completing is left
-    errc refused{}; ///< set when the input was already found bad
-    const char* refusal = nullptr;
+    const char* refusal = nullptr; ///< why the input was refused (with `refused`)
 
     // Where the call stands: its rules live in the machine, its waits and I/O here.
     call_machine machine;
@@ -83,7 +106,15 @@ public:
     bool replayed : 1 = false;
     bool conn_reusable : 1 = false; ///< its connection may serve another request
     bool counted_budget_wait : 1 = false; ///< counted in the client's budget_waiters now
+    // What to send, and how the call began (here, beside the packed fields, not padded apart).
+    bool has_body = true; ///< POST: Content-Type and Content-Length, even for an empty body
+    bool wants_key = true;
+    request_method method = request_method::post;
+    bool suspended = false; ///< has waited at least once (else completion is posted)
+    bool finished = false; ///< its bookkeeping is done (finish_call): only completing is left
+    errc refused{}; ///< set when the input was already found bad
 
+    budget_ticket* ticket = nullptr; ///< held while the shared budget is asked
     std::unique_ptr<diagnostics> diag; ///< made on the first failed attempt
     diagnostics& failure() {
         if (!diag) diag = std::make_unique<diagnostics>();
@@ -96,6 +127,10 @@ public:
 
     ~call_state() {
         if (alive) *alive = false;
+        if (ticket) {
+            ticket->call = nullptr;
+            budget_ticket::release(ticket);
+        }
     }
 };
 

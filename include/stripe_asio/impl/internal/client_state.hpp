@@ -82,7 +82,8 @@ struct stat_counters {
         tls_resumed{0}, reuses{0}, in_flight{0}, waiters{0}, idle{0}, open{0}, idle_evictions{0}, stale_detected{0},
         rate_limited{0}, retries_throttled{0}, budget_refusals{0}, budget_waiters{0}, limited_answers{0},
         limited_global_rate{0}, limited_endpoint_rate{0}, limited_global_concurrency{0},
-        limited_endpoint_concurrency{0}, limited_resource_specific{0};
+        limited_endpoint_concurrency{0}, limited_resource_specific{0}, shared_reserved{0}, shared_fallbacks{0},
+        shared_failures{0}, redis_connections{0};
 };
 
 inline void bump(std::atomic<std::uint64_t>& c, std::int64_t by = 1) noexcept {
@@ -90,6 +91,8 @@ inline void bump(std::atomic<std::uint64_t>& c, std::int64_t by = 1) noexcept {
 }
 
 using pool_type = pool_state<connection>;
+
+class shared_budget; ///< impl/internal/shared_budget.hpp (builds with STRIPE_ASIO_WITH_REDIS)
 
 /// The executor of a call's steps: the client's strand when it is thread-safe, else the
 /// user's executor. One pointer wide, so handlers carry it for free and Asio's work tracking
@@ -131,7 +134,7 @@ public:
           watchdog(user_ex), upkeep(user_ex), tls(ssl::context::tls_client), pool(cfg.max_connections, cfg.max_pending),
           budgets(cfg.rate_budget, is_live_key(cfg.api_key)),
           login_link_endpoint(budgets.endpoint("POST /v1/accounts/:account/login_links")),
-          budget(cfg.retry.budget_max_tokens, cfg.retry.budget_token_ratio),
+          fallback_share(make_fallback_share(cfg)), budget(cfg.retry.budget_max_tokens, cfg.retry.budget_token_ratio),
           jitter(std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)) {
         fixed_headers = make_fixed_headers(url.host_header, cfg.api_key, cfg.stripe_version, version);
         boost::system::error_code not_ip;
@@ -178,6 +181,19 @@ public:
     pool_type pool;
     rate_budgets budgets; ///< the account's and the endpoints' (strand only)
     std::size_t login_link_endpoint; ///< its budget's index, fixed when the client is made
+    /// With a shared budget: this client's share of the budgets, used while Redis can't be
+    /// (made like `budgets`, so an endpoint's index is the same in both).
+    std::optional<rate_budgets> fallback_share;
+    std::shared_ptr<shared_budget> shared; ///< the shared budget's I/O, when configured
+
+    static std::optional<rate_budgets> make_fallback_share(const config& cfg) {
+        if (cfg.shared_budget.url.empty() || !cfg.rate_budget.enabled) return std::nullopt;
+        bool live = is_live_key(cfg.api_key);
+        std::optional<rate_budgets> share;
+        share.emplace(share_of(cfg.rate_budget, live, cfg.shared_budget.fleet_size), live);
+        share->endpoint("POST /v1/accounts/:account/login_links");
+        return share;
+    }
     retry_budget budget;
     std::vector<std::unique_ptr<connection>> connections;
     intrusive_list<call_state, live_call_tag> calls; ///< live calls, for shutdown
@@ -330,7 +346,11 @@ public:
         watchdog_at = clock_type::time_point::max();
         watchdog.cancel();
         upkeep.cancel();
+        close_shared_budget();
     }
+
+    /// Closes the connections to Redis (defined with the shared budget; nothing without one).
+    void close_shared_budget() noexcept;
 
     /// Tells every live call the client is shutting down (defined with the engine's steps).
     void interrupt_calls() noexcept;

@@ -1,6 +1,6 @@
 // One pipelined connection to a Redis server, on Asio: commands queue and go out together in one
 // write, replies come back in order through the RESP reader (detail/resp.hpp). It connects (name
-// lookup, TCP, then AUTH and SELECT as the URL asks), and after any failure (a refused
+// lookup, TCP, TLS for rediss://, then AUTH and SELECT as the URL asks), and after any failure (a refused
 // connection, a lost one, an answer later than the command timeout) it fails every command in
 // flight, waits a backoff that doubles from reconnect_min to reconnect_max, and connects again,
 // until closed. A command sent while it is not connected fails at once: the caller decides what
@@ -9,6 +9,7 @@
 #ifndef STRIPE_ASIO_IMPL_INTERNAL_REDIS_CHANNEL_HPP
 #define STRIPE_ASIO_IMPL_INTERNAL_REDIS_CHANNEL_HPP
 
+#include <stripe_asio/detail/redis_url.hpp>
 #include <stripe_asio/detail/resp.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -18,12 +19,14 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -33,89 +36,6 @@
 #include <string_view>
 
 namespace stripe_asio::detail {
-
-/// Where a Redis server is, from redis://[[user]:password@]host[:port][/db].
-struct redis_endpoint {
-    std::string host;
-    std::string port = "6379";
-    std::string user; ///< empty: AUTH with the password alone (Redis before 6)
-    std::string password; ///< empty: no AUTH
-    int db = 0;
-};
-
-/// Parses a redis:// URL; nullopt, with the reason in `why`, for anything else. rediss:// (TLS)
-/// is refused for now, by name.
-inline std::optional<redis_endpoint> parse_redis_url(std::string_view url, std::string& why) {
-    if (url.starts_with("rediss://")) {
-        why = "rediss:// (Redis over TLS) is not supported yet";
-        return std::nullopt;
-    }
-    if (!url.starts_with("redis://")) {
-        why = "a Redis URL starts with redis://";
-        return std::nullopt;
-    }
-    url.remove_prefix(8);
-    redis_endpoint ep;
-    std::string_view path;
-    if (auto slash = url.find('/'); slash != std::string_view::npos) {
-        path = url.substr(slash + 1);
-        url = url.substr(0, slash);
-    }
-    if (auto at = url.rfind('@'); at != std::string_view::npos) {
-        std::string_view userinfo = url.substr(0, at);
-        url.remove_prefix(at + 1);
-        auto colon = userinfo.find(':');
-        if (colon == std::string_view::npos) {
-            ep.password = std::string(userinfo); // redis://password@host, as some clients take it
-        } else {
-            ep.user = std::string(userinfo.substr(0, colon));
-            ep.password = std::string(userinfo.substr(colon + 1));
-        }
-    }
-    std::string_view host = url, port;
-    if (!url.empty() && url.front() == '[') {
-        auto close = url.find(']');
-        if (close == std::string_view::npos) {
-            why = "the Redis URL has an unclosed IPv6 bracket";
-            return std::nullopt;
-        }
-        host = url.substr(1, close - 1);
-        if (close + 1 < url.size()) {
-            if (url[close + 1] != ':') {
-                why = "the Redis URL has junk after the IPv6 address";
-                return std::nullopt;
-            }
-            port = url.substr(close + 2);
-        }
-    } else if (auto colon = url.find(':'); colon != std::string_view::npos) {
-        host = url.substr(0, colon);
-        port = url.substr(colon + 1);
-    }
-    if (host.empty()) {
-        why = "the Redis URL has no host";
-        return std::nullopt;
-    }
-    ep.host = std::string(host);
-    auto digits = [](std::string_view s) {
-        return !s.empty() && s.size() <= 5 &&
-               std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-    };
-    if (!port.empty()) {
-        if (!digits(port) || std::stoi(std::string(port)) == 0 || std::stoi(std::string(port)) > 65535) {
-            why = "the Redis URL's port must be 1 to 65535";
-            return std::nullopt;
-        }
-        ep.port = std::string(port);
-    }
-    if (!path.empty()) {
-        if (!digits(path) || std::stoi(std::string(path)) > 15999) {
-            why = "the Redis URL's database must be a number";
-            return std::nullopt;
-        }
-        ep.db = std::stoi(std::string(path));
-    }
-    return ep;
-}
 
 struct redis_timeouts {
     std::chrono::milliseconds connect{1000}; ///< lookup, connect, AUTH and SELECT
@@ -134,8 +54,13 @@ public:
         std::uint64_t connects = 0, failures = 0, writes = 0, commands = 0, replies = 0;
     };
 
-    redis_channel(boost::asio::any_io_executor ex, redis_endpoint ep, redis_timeouts t)
-        : ex_(std::move(ex)), ep_(std::move(ep)), t_(t), socket_(ex_), deadline_(ex_), pause_(ex_) {}
+    /// `tls`: the context a rediss:// endpoint is verified with (unused for redis://).
+    /// `up_gauge`: counts this channel while it is connected (its owner must outlive it).
+    redis_channel(boost::asio::any_io_executor ex, redis_endpoint ep, redis_timeouts t,
+                  std::shared_ptr<boost::asio::ssl::context> tls = nullptr,
+                  std::atomic<std::uint64_t>* up_gauge = nullptr)
+        : ex_(std::move(ex)), ep_(std::move(ep)), t_(t), tls_context_(std::move(tls)), up_gauge_(up_gauge),
+          deadline_(ex_), pause_(ex_) {}
 
     /// Connects, and keeps connecting after failures, until close(). Call once.
     void start() { boost::asio::co_spawn(ex_, run(shared_from_this()), boost::asio::detached); }
@@ -166,6 +91,26 @@ public:
     }
 
 private:
+    /// One connection's socket and, for rediss://, its TLS stream over it. Made anew for each
+    /// connection and held by every operation on it, so an operation of a failed connection
+    /// that completes late never finds its stream gone.
+    struct link {
+        explicit link(const boost::asio::any_io_executor& ex) : socket(ex) {}
+        boost::asio::ip::tcp::socket socket;
+        std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls;
+
+        template <class Token>
+        auto async_write(boost::asio::const_buffer bytes, Token&& token) {
+            if (tls) return boost::asio::async_write(*tls, bytes, std::forward<Token>(token));
+            return boost::asio::async_write(socket, bytes, std::forward<Token>(token));
+        }
+        template <class Token>
+        auto async_read_some(boost::asio::mutable_buffer into, Token&& token) {
+            if (tls) return tls->async_read_some(into, std::forward<Token>(token));
+            return socket.async_read_some(into, std::forward<Token>(token));
+        }
+    };
+
     struct pending {
         std::string bytes;
         reply_handler handler;
@@ -178,8 +123,14 @@ private:
         boost::asio::post(ex_, [h = std::move(h), ec, v = std::move(v)]() mutable { h(ec, std::move(v)); });
     }
 
+    void set_ready(bool ready) noexcept {
+        if (ready == ready_) return;
+        ready_ = ready;
+        if (up_gauge_) up_gauge_->fetch_add(ready ? 1 : std::uint64_t(-1), std::memory_order_relaxed);
+    }
+
     void fail_all(boost::system::error_code ec) {
-        ready_ = false;
+        set_ready(false);
         while (!queue_.empty()) {
             complete(std::move(queue_.front().handler), ec);
             queue_.pop_front();
@@ -188,10 +139,11 @@ private:
     }
 
     void shut_socket() {
-        boost::system::error_code ignored;
-        socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-        socket_.close(ignored);
         deadline_.cancel();
+        if (!link_) return;
+        boost::system::error_code ignored;
+        link_->socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+        link_->socket.close(ignored);
     }
 
     /// The connection failed: everything in flight fails with `ec`; run() reconnects. A write
@@ -220,14 +172,13 @@ private:
         writing_ = true;
         ++counters_.writes;
         arm_deadline();
-        boost::asio::async_write(
-            socket_, boost::asio::buffer(out_),
-            [self = shared_from_this(), gen = generation_](boost::system::error_code ec, std::size_t) {
-                if (gen != self->generation_) return; // that connection is gone
-                self->writing_ = false;
-                if (ec) return self->fail_connection(ec);
-                self->write_queued();
-            });
+        link_->async_write(boost::asio::buffer(out_), [self = shared_from_this(), held = link_,
+                                                       gen = generation_](boost::system::error_code ec, std::size_t) {
+            if (gen != self->generation_) return; // that connection is gone
+            self->writing_ = false;
+            if (ec) return self->fail_connection(ec);
+            self->write_queued();
+        });
     }
 
     /// One timer for the oldest command written: its reply must come by its deadline.
@@ -259,19 +210,35 @@ private:
         }
     }
 
-    /// Lookup, connect, AUTH, SELECT, within the connect timeout.
+    /// Lookup, connect, TLS, AUTH, SELECT, within the connect timeout.
     boost::asio::awaitable<boost::system::error_code> connect() {
         using namespace boost::asio::experimental::awaitable_operators;
         namespace asio = boost::asio;
         auto use_tuple = asio::as_tuple(asio::use_awaitable);
         asio::steady_timer limit(ex_, t_.connect);
         asio::ip::tcp::resolver resolver(ex_);
+        auto held = link_ = std::make_shared<link>(ex_);
         auto opening = [&]() -> asio::awaitable<boost::system::error_code> {
             auto [rec, endpoints] = co_await resolver.async_resolve(ep_.host, ep_.port, use_tuple);
             if (rec) co_return rec;
-            auto [cec, ignored] = co_await asio::async_connect(socket_, endpoints, use_tuple);
+            auto [cec, ignored] = co_await asio::async_connect(held->socket, endpoints, use_tuple);
             if (cec) co_return cec;
-            socket_.set_option(asio::ip::tcp::no_delay(true), cec);
+            held->socket.set_option(asio::ip::tcp::no_delay(true), cec);
+            if (ep_.tls) {
+                if (!tls_context_) co_return asio::error::no_protocol_option;
+                held->tls.emplace(held->socket, *tls_context_);
+                SSL* ssl = held->tls->native_handle();
+                boost::system::error_code not_ip;
+                asio::ip::make_address(ep_.host, not_ip);
+                if (not_ip) SSL_set_tlsext_host_name(ssl, ep_.host.c_str());
+                held->tls->set_verify_mode(asio::ssl::verify_peer);
+                held->tls->set_verify_callback(asio::ssl::host_name_verification(ep_.host));
+                auto [hec] = co_await held->tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
+                if (hec) {
+                    last_error_ = "TLS handshake: " + hec.message();
+                    co_return hec;
+                }
+            }
             std::string hello;
             std::size_t expected = 0;
             if (!ep_.password.empty()) {
@@ -284,10 +251,10 @@ private:
                 ++expected;
             }
             if (expected == 0) co_return boost::system::error_code{};
-            auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(hello), use_tuple);
+            auto [wec, wn] = co_await held->async_write(asio::buffer(hello), use_tuple);
             if (wec) co_return wec;
             while (expected > 0) {
-                auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_), use_tuple);
+                auto [ec, n] = co_await held->async_read_some(asio::buffer(in_), use_tuple);
                 if (ec) co_return ec;
                 if (!reader_.feed(in_.data(), n)) co_return asio::error::invalid_argument;
                 while (auto v = reader_.next()) {
@@ -318,7 +285,7 @@ private:
             if (!ec && !self->closed_) {
                 ++self->counters_.connects;
                 backoff = self->t_.reconnect_min;
-                self->ready_ = true;
+                self->set_ready(true);
                 self->write_queued();
                 co_await self->read_replies();
             }
@@ -332,8 +299,9 @@ private:
 
     boost::asio::awaitable<void> read_replies() {
         namespace asio = boost::asio;
+        auto held = link_;
         while (ready_) {
-            auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_), asio::as_tuple(asio::use_awaitable));
+            auto [ec, n] = co_await held->async_read_some(asio::buffer(in_), asio::as_tuple(asio::use_awaitable));
             if (ec || !ready_) co_return;
             if (!reader_.feed(in_.data(), n)) co_return;
             while (auto v = reader_.next()) {
@@ -347,7 +315,9 @@ private:
     boost::asio::any_io_executor ex_;
     redis_endpoint ep_;
     redis_timeouts t_;
-    boost::asio::ip::tcp::socket socket_;
+    std::shared_ptr<boost::asio::ssl::context> tls_context_;
+    std::atomic<std::uint64_t>* up_gauge_;
+    std::shared_ptr<link> link_; ///< the connection now (or the last one)
     boost::asio::steady_timer deadline_;
     boost::asio::steady_timer pause_;
     resp_reader reader_;

@@ -10,7 +10,7 @@ namespace stripe_asio::detail {
 /// Writes this call's request into the connection's reusable buffer.
 inline void write_request(const client_impl& c, const call_state& call, std::string& out) {
     request_parts parts;
-    parts.method = call.method;
+    parts.method = method_name(call.method);
     parts.target = call.target.view();
     parts.body = call.body;
     parts.has_body = call.has_body;
@@ -82,12 +82,12 @@ inline void fill_request(call_state& call, http_method method, const std::string
     call.target += path;
     switch (method) {
     case http_method::post:
-        call.method = "POST";
+        call.method = request_method::post;
         call.body = std::move(form);
         break;
     case http_method::get:
     case http_method::delete_:
-        call.method = method == http_method::get ? "GET" : "DELETE";
+        call.method = method == http_method::get ? request_method::get : request_method::delete_;
         call.has_body = false;
         call.wants_key = false;
         if (!form.empty()) {

@@ -1,0 +1,206 @@
+// The rate budgets shared by a fleet through Redis (config::shared_budget): the connections to
+// Redis, the keys, and the two steps a call takes through it. An attempt asks Redis for room
+// in one round trip (the script of detail/shared_budget_script.hpp, pipelined with other calls'
+// questions on a few redis_channels) and waits on its own timer for the answer, at most
+// command_timeout and never past its deadline; cancellation and shutdown reach it there as in
+// any other wait. With no connection up, or no usable answer in time, the attempt takes room
+// from the client's local share (fallback_share) instead, and the next one asks Redis again.
+// Needs hiredis (STRIPE_ASIO_WITH_REDIS). Engine-only: included by impl/client.ipp.
+#ifndef STRIPE_ASIO_IMPL_INTERNAL_SHARED_BUDGET_HPP
+#define STRIPE_ASIO_IMPL_INTERNAL_SHARED_BUDGET_HPP
+
+#include <stripe_asio/detail/shared_budget_script.hpp>
+#include <stripe_asio/impl/internal/call_steps.hpp>
+#include <stripe_asio/impl/internal/client_state.hpp>
+#include <stripe_asio/impl/internal/redis_channel.hpp>
+
+#include <openssl/sha.h>
+
+namespace stripe_asio::detail {
+
+class shared_budget {
+public:
+    explicit shared_budget(client_impl& c) : sha1(shared_budget_script_sha1()), burst_(c.cfg.rate_budget.burst) {
+        const shared_budget_config& sb = c.cfg.shared_budget;
+        std::string why;
+        redis_endpoint ep = *parse_redis_url(sb.url, why); // validated with the config
+        if (ep.tls) tls_ = make_tls_context(sb);
+        // One hash tag for both keys of a question, so a Redis Cluster keeps them in one slot.
+        key_base_ = sb.key_prefix + "{" + (sb.account.empty() ? key_digest(c.cfg.api_key) : sb.account) + "}:";
+        account_key = key_base_ + "account";
+        redis_timeouts t;
+        t.connect = sb.connect_timeout;
+        t.command = sb.command_timeout;
+        t.reconnect_min = sb.reconnect_min;
+        t.reconnect_max = sb.reconnect_max;
+        t.max_queued = std::max<std::size_t>(c.cfg.max_pending, 1);
+        for (std::size_t i = 0; i < sb.connections; ++i)
+            channels_.push_back(std::make_shared<redis_channel>(c.ex, ep, t, tls_, &c.counters.redis_connections));
+    }
+
+    void start() {
+        for (auto& ch : channels_) ch->start();
+    }
+    void close() noexcept {
+        for (auto& ch : channels_) ch->close();
+    }
+
+    /// A connected channel, taken in turn; null when none is.
+    redis_channel* ready_channel() noexcept {
+        for (std::size_t i = 0; i < channels_.size(); ++i) {
+            redis_channel& ch = *channels_[next_++ % channels_.size()];
+            if (ch.ready()) return &ch;
+        }
+        return nullptr;
+    }
+
+    /// The question for room in the account's budget and endpoint `endpoint`'s, at the rates in
+    /// force now (a 429 cuts them here as in the local budgets).
+    std::string question(const rate_budgets& rates, std::size_t endpoint, std::int64_t max_wait_us, bool load_first,
+                         clock_type::time_point now) {
+        std::string out;
+        append_reservation(out, sha1, account_key, endpoint_key(rates, endpoint),
+                           shared_cell_for(rates.account_rate(now), burst_),
+                           shared_cell_for(rates.endpoint_rate(endpoint, now), burst_), max_wait_us, load_first);
+        return out;
+    }
+
+    std::string sha1;
+    std::string account_key;
+
+private:
+    const std::string& endpoint_key(const rate_budgets& rates, std::size_t endpoint) {
+        if (endpoint >= endpoint_keys_.size()) endpoint_keys_.resize(endpoint + 1);
+        std::string& key = endpoint_keys_[endpoint];
+        if (key.empty()) key = key_base_ + std::string(rates.name(endpoint));
+        return key;
+    }
+
+    /// The account's name in the keys when none is configured: a digest of the API key, so
+    /// clients with one key share one budget and Redis never holds the key.
+    static std::string key_digest(std::string_view api_key) {
+        std::array<unsigned char, SHA256_DIGEST_LENGTH> d{};
+        SHA256(reinterpret_cast<const unsigned char*>(api_key.data()), api_key.size(), d.data());
+        static constexpr char hex[] = "0123456789abcdef";
+        std::string out;
+        for (std::size_t i = 0; i < 12; ++i) {
+            out += hex[d[i] >> 4];
+            out += hex[d[i] & 15];
+        }
+        return out;
+    }
+
+    /// rediss://: verified against the shared budget's CAs (ca_file, ca_pem, else the system's).
+    static std::shared_ptr<ssl::context> make_tls_context(const shared_budget_config& cfg) {
+        auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+        SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+        boost::system::error_code ec;
+        if (cfg.ca_file.empty() && cfg.ca_pem.empty()) ctx->set_default_verify_paths(ec);
+        if (!ec && !cfg.ca_file.empty()) ctx->load_verify_file(cfg.ca_file, ec);
+        if (!ec && !cfg.ca_pem.empty()) ctx->add_certificate_authority(asio::buffer(cfg.ca_pem), ec);
+        if (ec) client_impl::fail_config("config.shared_budget: cannot load the CAs for rediss://: " + ec.message());
+        return ctx;
+    }
+
+    std::shared_ptr<ssl::context> tls_; ///< rediss:// only; shared with the channels
+    std::vector<std::shared_ptr<redis_channel>> channels_;
+    std::vector<std::string> endpoint_keys_; ///< by endpoint index, made at first use
+    std::string key_base_;
+    double burst_;
+    std::size_t next_ = 0;
+};
+
+inline void client_impl::close_shared_budget() noexcept {
+    if (shared) shared->close();
+}
+
+inline void on_shared_answer(call_state& call, const boost::system::error_code&, std::size_t);
+
+/// A hold on a ticket, as its reply handler keeps it (copied as std::function copies).
+class ticket_hold {
+public:
+    explicit ticket_hold(budget_ticket* t) noexcept : t_(t) { ++t_->holders; }
+    ticket_hold(const ticket_hold& other) noexcept : ticket_hold(other.t_) {}
+    ticket_hold& operator=(const ticket_hold&) = delete;
+    ~ticket_hold() { budget_ticket::release(t_); }
+    budget_ticket* operator->() const noexcept { return t_; }
+    budget_ticket* get() const noexcept { return t_; }
+
+private:
+    budget_ticket* t_;
+};
+
+/// Sends the call's question (again, after NOSCRIPT) on a connected channel; false when none is.
+inline bool send_question(call_state& call, const ticket_hold& ticket, bool load_first) {
+    client_impl& c = *call.client;
+    redis_channel* channel = c.shared->ready_channel();
+    if (!channel) return false;
+    std::string question =
+        c.shared->question(c.budgets, ticket->endpoint, ticket->max_wait_us, load_first, clock_type::now());
+    channel->send(
+        std::move(question),
+        [ticket](boost::system::error_code ec, resp_value answer) {
+            call_state* waiting = ticket->call;
+            if (!waiting) return; // the call went on without it
+            if (!ec && is_noscript(answer) && !ticket->reloaded) {
+                ticket->reloaded = true;
+                if (send_question(*waiting, ticket, true)) return;
+            }
+            if (auto room = ec ? std::nullopt : read_reservation(answer)) {
+                ticket->answered = true;
+                ticket->granted = room->granted;
+                ticket->wait = room->wait;
+            }
+            waiting->timer.cancel(); // on_shared_answer takes it from here
+        },
+        load_first ? 2 : 1);
+    return true;
+}
+
+/// Asks the shared budget for room before `limit` (the latest send time the call accepts):
+/// false, with nothing sent, when no connection to Redis is up.
+inline bool ask_shared_budget(call_state& call, std::size_t endpoint, clock_type::time_point now,
+                              clock_type::time_point limit) {
+    client_impl& c = *call.client;
+    auto* made = new budget_ticket;
+    ticket_hold ticket(made); // with the one it was made with, let go of below or by the call
+    budget_ticket::release(made);
+    ticket->call = &call;
+    ticket->endpoint = endpoint;
+    using us = std::chrono::microseconds;
+    constexpr std::int64_t longest = std::int64_t(86'400) * 1'000'000 * 365; // a year: "no limit"
+    ticket->max_wait_us =
+        limit <= now ? 0 : std::min<std::int64_t>(longest, std::chrono::duration_cast<us>(limit - now).count());
+    if (!send_question(call, ticket, false)) return false;
+    ++ticket->holders;
+    call.ticket = ticket.get();
+    auto until = std::min(call.machine.deadline(), now + c.cfg.shared_budget.command_timeout);
+    call.machine.consulting_budget(until);
+    wait_until(call, until, &on_shared_answer);
+    return true;
+}
+
+inline void reserve_from(call_state& call, rate_budgets& budgets);
+
+/// The answer came (the handler cut the wait short), or the wait for it ended: go on with
+/// Redis's room, or take room from the local share.
+inline void on_shared_answer(call_state& call, const boost::system::error_code&, std::size_t) {
+    client_impl& c = *call.client;
+    ticket_hold ticket(std::exchange(call.ticket, nullptr));
+    budget_ticket::release(ticket.get()); // the call's own hold, now the local one
+    ticket->call = nullptr;
+    call_action next = call.machine.budget_consulted(clock_type::now());
+    if (next != call_action::reserve_budget) return carry_out(call, next);
+    if (!ticket->answered) {
+        bump(c.counters.shared_failures);
+        bump(c.counters.shared_fallbacks);
+        return reserve_from(call, *c.fallback_share);
+    }
+    bump(c.counters.shared_reserved);
+    rate_budgets::decision room{ticket->granted, std::chrono::duration_cast<clock_type::duration>(ticket->wait)};
+    budget_decided(call, room, clock_type::now());
+}
+
+} // namespace stripe_asio::detail
+
+#endif

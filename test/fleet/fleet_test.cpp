@@ -1,0 +1,168 @@
+// The fleet: 4 processes (fleet_member), 2 clients each, 64 callers each, sharing one login-link
+// budget of 25/s through a real redis-server, against one fake_stripe that enforces 25/s as
+// Stripe does. The server must see at most 25/s (plus its burst) in every second and answer no
+// 429. Without the shared budget, each client keeps 25/s of its own, and the same fleet meets
+// 429s (so the first check can fail). Real processes and time: about 20 s, then 5 s.
+#include "support/redis_process.hpp"
+
+#include <stripe_asio/testing/fake_stripe.hpp>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using stripe_asio::testing::fake_stripe;
+
+namespace {
+
+constexpr int members = 4;
+constexpr int clients_per_member = 2;
+
+/// One member process and what it printed.
+struct member {
+    pid_t pid = -1;
+    int out = -1;
+    std::string printed;
+    int status = -1;
+};
+
+member launch(const fake_stripe& server, const std::string& redis_url, int seconds) {
+    std::vector<std::string> args = {STRIPE_ASIO_FLEET_MEMBER,
+                                     "--base-url",
+                                     server.base_url(),
+                                     "--ca-file",
+                                     server.ca_file(),
+                                     "--api-key",
+                                     server.api_key(),
+                                     "--clients",
+                                     std::to_string(clients_per_member),
+                                     "--concurrency",
+                                     "64",
+                                     "--seconds",
+                                     std::to_string(seconds),
+                                     "--fleet-size",
+                                     std::to_string(members * clients_per_member)};
+    if (!redis_url.empty()) {
+        args.push_back("--redis");
+        args.push_back(redis_url);
+    }
+    std::vector<char*> argv; // made before fork: the child of a threaded process must not allocate
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int pipe_fds[2];
+    REQUIRE(::pipe(pipe_fds) == 0);
+    member m;
+    m.pid = ::fork();
+    REQUIRE(m.pid >= 0);
+    if (m.pid == 0) {
+        ::dup2(pipe_fds[1], 1);
+        ::close(pipe_fds[0]);
+        ::close(pipe_fds[1]);
+        ::close_range(3, ~0U, 0); // nothing of the test's own: its sockets would outlive their closing
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    ::close(pipe_fds[1]);
+    m.out = pipe_fds[0];
+    return m;
+}
+
+/// Waits for every member, reading what each prints; kills those still running at `limit`.
+void wait_all(std::vector<member>& fleet, std::chrono::seconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    for (member& m : fleet) {
+        while (std::chrono::steady_clock::now() < until) {
+            pollfd p{m.out, POLLIN, 0};
+            if (::poll(&p, 1, 200) <= 0) continue;
+            char buf[512];
+            ssize_t n = ::read(m.out, buf, sizeof buf);
+            if (n <= 0) break;
+            m.printed.append(buf, static_cast<std::size_t>(n));
+        }
+        ::close(m.out);
+        // Its output ends as it exits, a moment before it can be reaped.
+        bool reaped = false;
+        while (!(reaped = ::waitpid(m.pid, &m.status, WNOHANG) == m.pid) && std::chrono::steady_clock::now() < until)
+            ::poll(nullptr, 0, 10);
+        if (!reaped) {
+            ::kill(m.pid, SIGKILL);
+            ::waitpid(m.pid, &m.status, 0);
+            FAIL("a fleet member did not finish in time");
+        }
+    }
+}
+
+/// "ok=12 rate_limited=0 ..." as numbers by name.
+std::map<std::string, long> counts_of(const std::string& line) {
+    std::map<std::string, long> out;
+    std::istringstream in(line);
+    std::string field;
+    while (in >> field) {
+        auto eq = field.find('=');
+        if (eq != std::string::npos) out[field.substr(0, eq)] = std::stol(field.substr(eq + 1));
+    }
+    return out;
+}
+
+std::map<std::string, long> run_fleet(const fake_stripe& server, const std::string& redis_url, int seconds) {
+    std::vector<member> fleet;
+    for (int i = 0; i < members; ++i) fleet.push_back(launch(server, redis_url, seconds));
+    wait_all(fleet, std::chrono::seconds(seconds + 30));
+    std::map<std::string, long> total;
+    for (member& m : fleet) {
+        INFO("member printed: " << m.printed);
+        CHECK(WIFEXITED(m.status));
+        CHECK(WEXITSTATUS(m.status) == 0);
+        for (auto& [k, v] : counts_of(m.printed)) total[k] += v;
+    }
+    return total;
+}
+
+fake_stripe::options limited_to_25() {
+    fake_stripe::options o;
+    o.rate_limits.endpoint_per_second = 25;
+    o.rate_limits.burst = 3;
+    return o;
+}
+
+} // namespace
+
+TEST_SUITE("fleet") {
+
+TEST_CASE("fleet: 4 processes x 2 clients share 25/s through Redis; the server sees at most 25/s and no 429") {
+    test::redis_process redis;
+    fake_stripe server(limited_to_25());
+    auto total = run_fleet(server, redis.url(), 20);
+    MESSAGE("shared: ok=" << total["ok"] << " refused=" << total["refused"] << " reservations=" << total["reservations"]
+                          << " fallbacks=" << total["fallbacks"]);
+    CHECK(total["ok"] >= 20 * 25 * 9 / 10); // the budget is used, not only kept
+    CHECK(total["rate_limited"] == 0);
+    CHECK(total["other"] == 0);
+    CHECK(total["fallbacks"] == 0);
+    CHECK(server.rate_limited_answers() == 0);
+    auto per_second = server.admitted_per_second();
+    for (std::size_t i = 0; i < per_second.size(); ++i) {
+        INFO("second " << i);
+        CHECK(per_second[i] <= 25 + 3);
+    }
+}
+
+TEST_CASE("fleet: without the shared budget, the same fleet meets 429s") {
+    fake_stripe server(limited_to_25());
+    auto total = run_fleet(server, "", 5);
+    MESSAGE("unshared: ok=" << total["ok"] << " rate_limited=" << total["rate_limited"]);
+    CHECK(total["rate_limited"] > 0);
+    CHECK(server.rate_limited_answers() > 0);
+}
+
+} // TEST_SUITE("fleet")
