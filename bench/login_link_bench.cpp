@@ -87,11 +87,22 @@ constexpr std::string_view usage_text =
     "  --shared-budget URL  reserve every attempt in a shared rate budget at this Redis\n"
     "                     (redis://host:port): measures what the round trip costs. Its rates are\n"
     "                     set out of reach (1e6/s) unless --rate-budget keeps Stripe's\n"
+    "  --budget-rate R    keep the rate budget on, at R requests/s for the account and each\n"
+    "                     endpoint (local, or shared with --shared-budget): compares the two at\n"
+    "                     one pace\n"
     "\n"
     "Exit status: 0 when every call succeeded, 1 when some failed or the run could not start,\n"
     "2 for bad options.\n";
 
 constexpr const char* fake_stripe_key = "sk_test_fake_stripe_key";
+
+/// A URL as it may be written in a report: no user or password.
+std::string without_userinfo(const std::string& url) {
+    auto scheme = url.find("://");
+    auto at = url.rfind('@');
+    if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+    return url.substr(0, scheme + 3) + url.substr(at + 1);
+}
 
 [[noreturn]] void usage_error(const std::string& message) {
     std::cerr << "login_link_bench: " << message << "\n\n" << usage_text;
@@ -121,6 +132,7 @@ struct options {
     std::uint64_t pending = 0;
     std::string fake_stripe;
     std::string shared_budget; ///< config.shared_budget.url
+    double budget_rate = 0; ///< > 0: the budgets' rate, for paced comparisons
 };
 
 std::uint64_t parse_count(const std::string& flag, const std::string& text, std::uint64_t min, std::uint64_t max) {
@@ -177,6 +189,8 @@ options parse_options(int argc, char** argv) {
             o.rate_budget = true;
         } else if (arg == "--shared-budget") {
             o.shared_budget = value();
+        } else if (arg == "--budget-rate") {
+            o.budget_rate = static_cast<double>(parse_count(arg, value(), 1, 1'000'000));
         } else if (arg == "--mode") {
             std::string m = value();
             if (m == "pooled") o.mode = mode_kind::pooled;
@@ -617,7 +631,7 @@ int report_load(const options& o, const target& t, const load_result& r, const c
             .field("tls_resumed_handshakes", r.stats.tls_resumed_handshakes)
             .field("retries", r.stats.retries)
             .field("stale_resends", r.stats.stale_resends)
-            .field("shared_budget", o.shared_budget)
+            .field("shared_budget", without_userinfo(o.shared_budget))
             .field("shared_budget_reservations", r.stats.shared_budget_reservations)
             .field("shared_budget_fallbacks", r.stats.shared_budget_fallbacks)
             .field("warmup_links", r.warmup)
@@ -666,10 +680,15 @@ int load_main(const options& o) {
     cfg.base_url = t.base_url;
     cfg.thread_safe = o.thread_safe;
     cfg.rate_budget.enabled = o.rate_budget;
+    if (o.budget_rate > 0) {
+        cfg.rate_budget.enabled = true;
+        cfg.rate_budget.account_per_second = o.budget_rate;
+        cfg.rate_budget.endpoint_per_second = o.budget_rate;
+    }
     if (!o.shared_budget.empty()) {
         cfg.rate_budget.enabled = true;
         cfg.shared_budget.url = o.shared_budget;
-        if (!o.rate_budget) { // the round trip's cost, not Stripe's ceiling
+        if (!o.rate_budget && o.budget_rate == 0) { // the round trip's cost, not Stripe's ceiling
             cfg.rate_budget.account_per_second = 1e6;
             cfg.rate_budget.endpoint_per_second = 1e6;
             cfg.rate_budget.burst = 1e6;

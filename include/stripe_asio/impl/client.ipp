@@ -56,7 +56,7 @@ STRIPE_ASIO_DECL void abandon_call(call_state& call) noexcept;
 namespace stripe_asio::detail {
 
 #ifndef STRIPE_ASIO_WITH_REDIS
-inline void client_impl::close_shared_budget() noexcept {}
+inline void client_impl::close_shared_budget() {}
 #endif
 
 /// The call's own key, when the caller gave none: fixed once, so every attempt sends it.
@@ -645,18 +645,24 @@ STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(asio::any_io_exec
     std::string why;
     auto parts = parse_base_url(cfg.base_url, why);
     auto impl = std::make_shared<client_impl>(std::move(ex), std::move(cfg), std::move(*parts));
-#ifdef STRIPE_ASIO_WITH_REDIS
-    if (impl->fallback_share) {
-        impl->shared = std::make_shared<shared_budget>(*impl);
-        impl->shared->start();
-    }
-#endif
+
     if (impl->cfg.min_idle > 0) {
         asio::dispatch(impl->ex, [impl] {
             keep_warm(impl);
             schedule_upkeep(impl);
         });
     }
+#ifdef STRIPE_ASIO_WITH_REDIS
+    if (impl->fallback_share) {
+        impl->shared = std::make_shared<shared_budget>(*impl);
+        try {
+            impl->shared->start();
+        } catch (...) { // out of memory: no channel may outlive the client unclosed
+            impl->shared->close();
+            throw;
+        }
+    }
+#endif
     return impl;
 }
 

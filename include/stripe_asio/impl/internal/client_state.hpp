@@ -350,7 +350,7 @@ public:
     }
 
     /// Closes the connections to Redis (defined with the shared budget; nothing without one).
-    void close_shared_budget() noexcept;
+    void close_shared_budget();
 
     /// Tells every live call the client is shutting down (defined with the engine's steps).
     void interrupt_calls() noexcept;

@@ -5,11 +5,14 @@
 // flight, waits a backoff that doubles from reconnect_min to reconnect_max, and connects again,
 // until closed. A command sent while it is not connected fails at once: the caller decides what
 // to do without Redis (the shared budget falls back to a local share). Every handler runs on the
-// channel's executor, never inside send(). Needs hiredis (STRIPE_ASIO_WITH_REDIS). Engine-only.
+// channel's executor, never inside send() or close(): a reply's handler is called as the reply is
+// read (no hop through the executor's queue), a failure's is posted. Needs hiredis
+// (STRIPE_ASIO_WITH_REDIS). Engine-only.
 #ifndef STRIPE_ASIO_IMPL_INTERNAL_REDIS_CHANNEL_HPP
 #define STRIPE_ASIO_IMPL_INTERNAL_REDIS_CHANNEL_HPP
 
 #include <stripe_asio/detail/redis_url.hpp>
+#include <stripe_asio/detail/redis_reply_handler.hpp>
 #include <stripe_asio/detail/resp.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -29,7 +32,6 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,7 +49,7 @@ struct redis_timeouts {
 
 class redis_channel : public std::enable_shared_from_this<redis_channel> {
 public:
-    using reply_handler = std::function<void(boost::system::error_code, resp_value)>;
+    using reply_handler = redis_reply_handler;
     using clock = std::chrono::steady_clock;
 
     struct counters {
@@ -131,6 +133,7 @@ private:
 
     void fail_all(boost::system::error_code ec) {
         set_ready(false);
+        written_ = 0;
         while (!queue_.empty()) {
             complete(std::move(queue_.front().handler), ec);
             queue_.pop_front();
@@ -162,12 +165,13 @@ private:
         if (writing_ || !ready_) return;
         out_.clear();
         auto expires = clock::now() + t_.command;
-        for (pending& p : queue_) {
-            if (p.written) continue;
-            out_ += p.bytes;
-            p.written = true;
-            p.deadline = expires;
+        // The written ones are the queue's front: start after them.
+        for (auto it = queue_.begin() + static_cast<std::ptrdiff_t>(written_); it != queue_.end(); ++it) {
+            out_ += it->bytes;
+            it->written = true;
+            it->deadline = expires;
         }
+        written_ = queue_.size();
         if (out_.empty()) return;
         writing_ = true;
         ++counters_.writes;
@@ -204,10 +208,11 @@ private:
         if (--p.replies > 0) return;
         reply_handler h = std::move(p.handler);
         queue_.pop_front();
-        complete(std::move(h), {}, std::move(v));
+        --written_;
         if (!queue_.empty() && queue_.front().written) {
             deadline_.cancel(); // re-armed for the next oldest by its handler
         }
+        h({}, std::move(v)); // last: it may send, or close the channel
     }
 
     /// Lookup, connect, TLS, AUTH, SELECT, within the connect timeout.
@@ -221,9 +226,11 @@ private:
         auto opening = [&]() -> asio::awaitable<boost::system::error_code> {
             auto [rec, endpoints] = co_await resolver.async_resolve(ep_.host, ep_.port, use_tuple);
             if (rec) co_return rec;
+            if (closed_) co_return asio::error::operation_aborted; // closed during the lookup
             auto [cec, ignored] = co_await asio::async_connect(held->socket, endpoints, use_tuple);
             if (cec) co_return cec;
             held->socket.set_option(asio::ip::tcp::no_delay(true), cec);
+            if (closed_) co_return asio::error::operation_aborted;
             if (ep_.tls) {
                 if (!tls_context_) co_return asio::error::no_protocol_option;
                 held->tls.emplace(held->socket, *tls_context_);
@@ -327,6 +334,7 @@ private:
     counters counters_;
     std::string last_error_;
     std::uint64_t generation_ = 0; ///< moves on with every failed connection
+    std::size_t written_ = 0; ///< commands at the queue's front already written
     bool ready_ = false, writing_ = false, closed_ = false, deadline_armed_ = false;
 
 public:

@@ -41,7 +41,7 @@ public:
     void start() {
         for (auto& ch : channels_) ch->start();
     }
-    void close() noexcept {
+    void close() {
         for (auto& ch : channels_) ch->close();
     }
 
@@ -59,6 +59,7 @@ public:
     std::string question(const rate_budgets& rates, std::size_t endpoint, std::int64_t max_wait_us, bool load_first,
                          clock_type::time_point now) {
         std::string out;
+        out.reserve(load_first ? 1024 : 256); // one allocation, not one per doubling
         append_reservation(out, sha1, account_key, endpoint_key(rates, endpoint),
                            shared_cell_for(rates.account_rate(now), burst_),
                            shared_cell_for(rates.endpoint_rate(endpoint, now), burst_), max_wait_us, load_first);
@@ -110,7 +111,7 @@ private:
     std::size_t next_ = 0;
 };
 
-inline void client_impl::close_shared_budget() noexcept {
+inline void client_impl::close_shared_budget() {
     if (shared) shared->close();
 }
 
@@ -142,7 +143,7 @@ inline bool send_question(call_state& call, const ticket_hold& ticket, bool load
         [ticket](boost::system::error_code ec, resp_value answer) {
             call_state* waiting = ticket->call;
             if (!waiting) return; // the call went on without it
-            if (!ec && is_noscript(answer) && !ticket->reloaded) {
+            if (!ec && is_noscript(answer) && !ticket->reloaded && !waiting->machine.cancel_requested()) {
                 ticket->reloaded = true;
                 if (send_question(*waiting, ticket, true)) return;
             }
@@ -196,7 +197,7 @@ inline void on_shared_answer(call_state& call, const boost::system::error_code&,
         bump(c.counters.shared_fallbacks);
         return reserve_from(call, *c.fallback_share);
     }
-    bump(c.counters.shared_reserved);
+    if (ticket->granted) bump(c.counters.shared_reserved); // a refusal counts as one (budget_refusals)
     rate_budgets::decision room{ticket->granted, std::chrono::duration_cast<clock_type::duration>(ticket->wait)};
     budget_decided(call, room, clock_type::now());
 }
