@@ -81,9 +81,11 @@ public:
             return std::nullopt;
         }
         if (!raw) return std::nullopt;
-        std::unique_ptr<resp_value> root(static_cast<resp_value*>(raw));
+        auto* root = static_cast<resp_value*>(raw); // limits_->root
         limits_->values = 0;
-        return std::move(*root);
+        std::optional<resp_value> out(std::move(*root));
+        *root = resp_value{};
+        return out;
     }
 
     /// Why the reader is spent; empty while it is good.
@@ -93,13 +95,14 @@ public:
 
 private:
     struct limits {
+        resp_value root; ///< the reply being read: a slot of its own, not an allocation per reply
         std::size_t max_values = 0;
         std::size_t values = 0; ///< in the reply being read
         bool over = false;
     };
 
     /// Puts `v` where the task says: into its parent array (whose room was reserved, so the
-    /// element stays put while its own children arrive), or on the heap as a reply's root.
+    /// element stays put while its own children arrive), or in the root's slot.
     /// Null (hiredis then fails the read) past the limit or out of memory: never an exception
     /// through C.
     static void* place(const redisReadTask* task, resp_value&& v) noexcept {
@@ -115,7 +118,8 @@ private:
                 parent->elements.push_back(std::move(v));
                 return &parent->elements.back();
             }
-            return new resp_value(std::move(v));
+            l->root = std::move(v);
+            return &l->root;
         } catch (...) {
             return nullptr;
         }
@@ -157,8 +161,8 @@ private:
                 return place(task, std::move(v));
             },
             [](const redisReadTask* task) -> void* { return place(task, resp_value{}); },
-            // Only a reply's root is handed back to be freed; its elements are its own.
-            [](void* root) { delete static_cast<resp_value*>(root); },
+            // Only a reply's root is handed back to be freed (its elements are its own): emptied.
+            [](void* root) { *static_cast<resp_value*>(root) = resp_value{}; },
         };
         return fns;
     }

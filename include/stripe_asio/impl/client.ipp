@@ -654,7 +654,7 @@ STRIPE_ASIO_DECL std::shared_ptr<client_impl> make_client_impl(asio::any_io_exec
     }
 #ifdef STRIPE_ASIO_WITH_REDIS
     if (impl->fallback_share) {
-        impl->shared = std::make_shared<shared_budget>(*impl);
+        impl->shared = std::make_shared<shared_budget>(impl);
         try {
             impl->shared->start();
         } catch (...) { // out of memory: no channel may outlive the client unclosed

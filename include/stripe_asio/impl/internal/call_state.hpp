@@ -6,6 +6,7 @@
 #define STRIPE_ASIO_IMPL_INTERNAL_CALL_STATE_HPP
 
 #include <stripe_asio/detail/call_machine.hpp>
+#include <stripe_asio/detail/block_cache.hpp>
 #include <stripe_asio/detail/call_completion.hpp>
 #include <stripe_asio/detail/decl.hpp>
 #include <stripe_asio/detail/intrusive_list.hpp>
@@ -37,6 +38,9 @@ struct cancel_relay;
 /// the call clears it once it goes on, answered or not. Counted by hand, on the client's
 /// executor only: a shared_ptr would cost every call 8 bytes more.
 struct budget_ticket {
+    // From the block cache: one is made for every attempt that asks Redis.
+    static void* operator new(std::size_t size) { return block_cache::allocate(size); }
+    static void operator delete(void* p, std::size_t size) noexcept { block_cache::deallocate(p, size); }
     static void release(budget_ticket* t) noexcept {
         if (--t->holders == 0) delete t;
     }

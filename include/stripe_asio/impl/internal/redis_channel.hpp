@@ -12,10 +12,12 @@
 #define STRIPE_ASIO_IMPL_INTERNAL_REDIS_CHANNEL_HPP
 
 #include <stripe_asio/detail/redis_url.hpp>
+#include <stripe_asio/detail/block_cache.hpp>
 #include <stripe_asio/detail/redis_reply_handler.hpp>
 #include <stripe_asio/detail/resp.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
@@ -57,12 +59,13 @@ public:
     };
 
     /// `tls`: the context a rediss:// endpoint is verified with (unused for redis://).
-    /// `up_gauge`: counts this channel while it is connected (its owner must outlive it).
+    /// `up_gauge`: counts this channel while it is connected. `owner`: kept alive as long as
+    /// the channel is (the executor's or the gauge's owner, when they would not outlive it).
     redis_channel(boost::asio::any_io_executor ex, redis_endpoint ep, redis_timeouts t,
                   std::shared_ptr<boost::asio::ssl::context> tls = nullptr,
-                  std::atomic<std::uint64_t>* up_gauge = nullptr)
-        : ex_(std::move(ex)), ep_(std::move(ep)), t_(t), tls_context_(std::move(tls)), up_gauge_(up_gauge),
-          deadline_(ex_), pause_(ex_) {}
+                  std::atomic<std::uint64_t>* up_gauge = nullptr, std::shared_ptr<void> owner = nullptr)
+        : owner_(std::move(owner)), ex_(std::move(ex)), ep_(std::move(ep)), t_(t), tls_context_(std::move(tls)),
+          up_gauge_(up_gauge), deadline_(ex_), pause_(ex_), reading_over_(ex_) {}
 
     /// Connects, and keeps connecting after failures, until close(). Call once.
     void start() { boost::asio::co_spawn(ex_, run(shared_from_this()), boost::asio::detached); }
@@ -74,12 +77,13 @@ public:
     /// Its handler gets the last reply, or an error: not_connected (now), no_buffer_space (the
     /// queue is full), timed_out or the connection's own error (the connection failed), or
     /// operation_aborted (closed).
-    void send(std::string command, reply_handler handler, std::size_t replies = 1) {
+    void send(std::string_view command, reply_handler handler, std::size_t replies = 1) {
         namespace error = boost::asio::error;
         if (!ready_ || closed_)
             return complete(std::move(handler), closed_ ? error::operation_aborted : error::not_connected);
         if (queue_.size() >= t_.max_queued) return complete(std::move(handler), error::no_buffer_space);
-        queue_.push_back(pending{std::move(command), std::move(handler), replies, {}, false});
+        queue_.push_back(pending{std::move(handler), replies, {}, false});
+        staged_ += command; // the bytes wait in one buffer, reused: no allocation per command
         ++counters_.commands;
         write_queued();
     }
@@ -114,7 +118,6 @@ private:
     };
 
     struct pending {
-        std::string bytes;
         reply_handler handler;
         std::size_t replies; ///< replies still to come; the last one is the handler's
         clock::time_point deadline; ///< set once written
@@ -139,6 +142,7 @@ private:
             queue_.pop_front();
         }
         out_.clear();
+        staged_.clear();
     }
 
     void shut_socket() {
@@ -162,27 +166,29 @@ private:
 
     /// Writes every command not yet written, in one write, unless a write is under way.
     void write_queued() {
-        if (writing_ || !ready_) return;
+        if (writing_ || !ready_ || staged_.empty()) return;
         out_.clear();
+        out_.swap(staged_); // both keep their room for the next writes
         auto expires = clock::now() + t_.command;
         // The written ones are the queue's front: start after them.
         for (auto it = queue_.begin() + static_cast<std::ptrdiff_t>(written_); it != queue_.end(); ++it) {
-            out_ += it->bytes;
             it->written = true;
             it->deadline = expires;
         }
         written_ = queue_.size();
-        if (out_.empty()) return;
         writing_ = true;
         ++counters_.writes;
         arm_deadline();
-        link_->async_write(boost::asio::buffer(out_), [self = shared_from_this(), held = link_,
-                                                       gen = generation_](boost::system::error_code ec, std::size_t) {
-            if (gen != self->generation_) return; // that connection is gone
-            self->writing_ = false;
-            if (ec) return self->fail_connection(ec);
-            self->write_queued();
-        });
+        link_->async_write(boost::asio::buffer(out_),
+                           boost::asio::bind_allocator(cached_allocator<void>{},
+                                                       [self = shared_from_this(), held = link_,
+                                                        gen = generation_](boost::system::error_code ec, std::size_t) {
+                                                           if (gen != self->generation_)
+                                                               return; // that connection is gone
+                                                           self->writing_ = false;
+                                                           if (ec) return self->fail_connection(ec);
+                                                           self->write_queued();
+                                                       }));
     }
 
     /// One timer for the oldest command written: its reply must come by its deadline.
@@ -191,14 +197,15 @@ private:
         if (oldest == queue_.end() || deadline_armed_) return;
         deadline_armed_ = true;
         deadline_.expires_at(oldest->deadline);
-        deadline_.async_wait([self = shared_from_this(), gen = generation_](boost::system::error_code) {
-            if (gen != self->generation_) return;
-            self->deadline_armed_ = false;
-            if (self->queue_.empty() || !self->queue_.front().written) return;
-            if (self->queue_.front().deadline <= clock::now())
-                return self->fail_connection(boost::asio::error::timed_out);
-            self->arm_deadline();
-        });
+        deadline_.async_wait(boost::asio::bind_allocator(
+            cached_allocator<void>{}, [self = shared_from_this(), gen = generation_](boost::system::error_code) {
+                if (gen != self->generation_) return;
+                self->deadline_armed_ = false;
+                if (self->queue_.empty() || !self->queue_.front().written) return;
+                if (self->queue_.front().deadline <= clock::now())
+                    return self->fail_connection(boost::asio::error::timed_out);
+                self->arm_deadline();
+            }));
     }
 
     void on_reply(resp_value v) {
@@ -294,7 +301,11 @@ private:
                 backoff = self->t_.reconnect_min;
                 self->set_ready(true);
                 self->write_queued();
-                co_await self->read_replies();
+                // Replies are read by plain completions (below), which cost no allocation; this
+                // waits until they end, with the connection.
+                self->reading_over_.expires_at(clock::time_point::max());
+                self->read_replies(self->link_);
+                co_await self->reading_over_.async_wait(asio::as_tuple(asio::use_awaitable));
             }
             self->fail_connection(ec ? ec : asio::error::connection_reset);
             if (self->closed_) break;
@@ -304,21 +315,29 @@ private:
         }
     }
 
-    boost::asio::awaitable<void> read_replies() {
-        namespace asio = boost::asio;
-        auto held = link_;
-        while (ready_) {
-            auto [ec, n] = co_await held->async_read_some(asio::buffer(in_), asio::as_tuple(asio::use_awaitable));
-            if (ec || !ready_) co_return;
-            if (!reader_.feed(in_.data(), n)) co_return;
-            while (auto v = reader_.next()) {
-                on_reply(std::move(*v));
-                if (!ready_) co_return;
-            }
-            if (!reader_.error().empty()) co_return;
-        }
+    /// Reads replies until the connection fails or the channel closes, then ends run()'s wait.
+    void read_replies(std::shared_ptr<link> held) {
+        held->async_read_some(boost::asio::buffer(in_),
+                              boost::asio::bind_allocator(cached_allocator<void>{},
+                                                          [self = shared_from_this(),
+                                                           held](boost::system::error_code ec, std::size_t n) mutable {
+                                                              if (self->take_read(ec, n))
+                                                                  return self->read_replies(std::move(held));
+                                                              self->reading_over_.cancel();
+                                                          }));
     }
 
+    /// What a read brought, as replies: whether to read on.
+    bool take_read(boost::system::error_code ec, std::size_t n) {
+        if (ec || !ready_ || !reader_.feed(in_.data(), n)) return false;
+        while (auto v = reader_.next()) {
+            on_reply(std::move(*v));
+            if (!ready_) return false;
+        }
+        return reader_.error().empty();
+    }
+
+    std::shared_ptr<void> owner_; ///< first: the last to go
     boost::asio::any_io_executor ex_;
     redis_endpoint ep_;
     redis_timeouts t_;
@@ -327,10 +346,12 @@ private:
     std::shared_ptr<link> link_; ///< the connection now (or the last one)
     boost::asio::steady_timer deadline_;
     boost::asio::steady_timer pause_;
+    boost::asio::steady_timer reading_over_; ///< run() waits on it while replies are read
     resp_reader reader_;
     std::array<char, 16 * 1024> in_{};
     std::deque<pending> queue_;
-    std::string out_;
+    std::string out_; ///< the bytes of the write in progress
+    std::string staged_; ///< the bytes of the commands not yet written
     counters counters_;
     std::string last_error_;
     std::uint64_t generation_ = 0; ///< moves on with every failed connection

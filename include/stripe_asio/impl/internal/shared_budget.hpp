@@ -20,7 +20,13 @@ namespace stripe_asio::detail {
 
 class shared_budget {
 public:
-    explicit shared_budget(client_impl& c) : sha1(shared_budget_script_sha1()), burst_(c.cfg.rate_budget.burst) {
+    /// The channels keep the client alive until they are closed and done, as they run on its
+    /// step executor: one pointer wide, so the type-erased executor of their sockets, timers
+    /// and coroutine copies it for free, where the strand itself would be copied to the heap on
+    /// every completion.
+    explicit shared_budget(const std::shared_ptr<client_impl>& owner)
+        : sha1(shared_budget_script_sha1()), burst_(owner->cfg.rate_budget.burst) {
+        client_impl& c = *owner;
         const shared_budget_config& sb = c.cfg.shared_budget;
         std::string why;
         redis_endpoint ep = *parse_redis_url(sb.url, why); // validated with the config
@@ -35,18 +41,23 @@ public:
         t.reconnect_max = sb.reconnect_max;
         t.max_queued = std::max<std::size_t>(c.cfg.max_pending, 1);
         for (std::size_t i = 0; i < sb.connections; ++i)
-            channels_.push_back(std::make_shared<redis_channel>(c.ex, ep, t, tls_, &c.counters.redis_connections));
+            channels_.push_back(std::make_shared<redis_channel>(asio::any_io_executor(step_executor(c)), ep, t, tls_,
+                                                                &c.counters.redis_connections, owner));
     }
 
     void start() {
         for (auto& ch : channels_) ch->start();
     }
+    /// Closes the channels and lets go of them: each goes, and lets go of the client, once its
+    /// last operation is done.
     void close() {
         for (auto& ch : channels_) ch->close();
+        channels_.clear();
     }
 
     /// A connected channel, taken in turn; null when none is.
     redis_channel* ready_channel() noexcept {
+        if (channels_.empty()) return nullptr; // closed
         for (std::size_t i = 0; i < channels_.size(); ++i) {
             redis_channel& ch = *channels_[next_++ % channels_.size()];
             if (ch.ready()) return &ch;
@@ -56,10 +67,10 @@ public:
 
     /// The question for room in the account's budget and endpoint `endpoint`'s, at the rates in
     /// force now (a 429 cuts them here as in the local budgets).
-    std::string question(const rate_budgets& rates, std::size_t endpoint, std::int64_t max_wait_us, bool load_first,
-                         clock_type::time_point now) {
-        std::string out;
-        out.reserve(load_first ? 1024 : 256); // one allocation, not one per doubling
+    std::string_view question(const rate_budgets& rates, std::size_t endpoint, std::int64_t max_wait_us,
+                              bool load_first, clock_type::time_point now) {
+        std::string& out = question_; // reused: the channel copies it
+        out.clear();
         append_reservation(out, sha1, account_key, endpoint_key(rates, endpoint),
                            shared_cell_for(rates.account_rate(now), burst_),
                            shared_cell_for(rates.endpoint_rate(endpoint, now), burst_), max_wait_us, load_first);
@@ -107,6 +118,7 @@ private:
     std::vector<std::shared_ptr<redis_channel>> channels_;
     std::vector<std::string> endpoint_keys_; ///< by endpoint index, made at first use
     std::string key_base_;
+    std::string question_;
     double burst_;
     std::size_t next_ = 0;
 };
@@ -136,10 +148,8 @@ inline bool send_question(call_state& call, const ticket_hold& ticket, bool load
     client_impl& c = *call.client;
     redis_channel* channel = c.shared->ready_channel();
     if (!channel) return false;
-    std::string question =
-        c.shared->question(c.budgets, ticket->endpoint, ticket->max_wait_us, load_first, clock_type::now());
     channel->send(
-        std::move(question),
+        c.shared->question(c.budgets, ticket->endpoint, ticket->max_wait_us, load_first, clock_type::now()),
         [ticket](boost::system::error_code ec, resp_value answer) {
             call_state* waiting = ticket->call;
             if (!waiting) return; // the call went on without it
