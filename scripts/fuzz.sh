@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of fuzz/ with clang (in build-fuzz/) and runs each one for
-# FUZZ_SECONDS (default 60) from a copy of its seeds (fuzz/corpus/<target>/) and past crashes
+# FUZZ_SECONDS (default 40) from a copy of its seeds (fuzz/corpus/<target>/) and past crashes
 # (fuzz/regressions/<target>/), so the repository is never written. Fails when any target
 # crashes, leaks, breaks a property, times out or runs out of memory; the input that did it is
 # kept in build-fuzz/artifacts/<target>/ (copy it to fuzz/regressions/<target>/).
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh clang libclang-rt-14-dev
 jobs=${JOBS:-2}
-seconds=${FUZZ_SECONDS:-60}
+seconds=${FUZZ_SECONDS:-40}
 
 # Debug: Boost's and Beast's assertions stay on; fuzz/CMakeLists.txt adds -O1.
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSTRIPE_ASIO_BUILD_FUZZERS=ON \
