@@ -133,3 +133,48 @@ TEST_CASE("destroying a shared client while threads call it completes every call
 }
 
 } // TEST_SUITE("threads")
+
+#ifdef STRIPE_ASIO_TEST_WITH_REDIS
+#include "support/redis_process.hpp"
+
+#include <future>
+
+TEST_CASE("8 threads share one client with a shared budget: questions to Redis and calls race safely") {
+    test::redis_process redis;
+    fake_stripe::options opts;
+    opts.record_requests = false;
+    fake_stripe server(opts);
+    asio::thread_pool pool(8);
+    auto cfg = config_for(server);
+    cfg.rate_budget.enabled = true;
+    cfg.rate_budget.account_per_second = 4000; // paced, so calls wait for Redis's room too
+    cfg.rate_budget.endpoint_per_second = 4000;
+    cfg.shared_budget.url = redis.url();
+    auto client = std::make_unique<stripe_asio::client>(pool.get_executor(), cfg);
+    constexpr int callers = 32, calls_each = 20, total = callers * calls_each;
+    std::atomic<int> done{0}, ok{0};
+    std::promise<void> all_done;
+    for (int i = 0; i < callers; ++i) {
+        asio::co_spawn(
+            pool,
+            [&, i]() -> asio::awaitable<void> {
+                for (int j = 0; j < calls_each; ++j) {
+                    stripe_asio::request_options o;
+                    if ((i + j) % 7 == 0) o.call_timeout = std::chrono::milliseconds(1); // ends mid-question
+                    auto [ec, diag, link] = co_await client->create_login_link("acct_1032D82eZvKYlo2C", o,
+                                                                               asio::as_tuple(asio::use_awaitable));
+                    if (!ec) ++ok;
+                    if (++done == total) all_done.set_value();
+                }
+            },
+            asio::detached);
+    }
+    REQUIRE(all_done.get_future().wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+    CHECK(ok > total / 2);
+    auto s = client->stats();
+    CHECK(s.shared_budget_reservations + s.shared_budget_fallbacks >= static_cast<std::uint64_t>(ok.load()));
+    CHECK(s.calls_in_flight == 0);
+    client.reset(); // its connections to Redis close, and the pool runs out of work
+    pool.join();
+}
+#endif

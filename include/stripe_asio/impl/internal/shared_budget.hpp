@@ -20,10 +20,9 @@ namespace stripe_asio::detail {
 
 class shared_budget {
 public:
-    /// The channels keep the client alive until they are closed and done, as they run on its
-    /// step executor: one pointer wide, so the type-erased executor of their sockets, timers
-    /// and coroutine copies it for free, where the strand itself would be copied to the heap on
-    /// every completion.
+    /// The channels run on the client's executor (its strand when thread-safe), a copy that
+    /// stays valid after the client is gone. A started channel is owned by its own operations
+    /// (its connection loop runs until close()), and this holds it by pointer.
     explicit shared_budget(const std::shared_ptr<client_impl>& owner)
         : sha1(shared_budget_script_sha1()), burst_(owner->cfg.rate_budget.burst) {
         client_impl& c = *owner;
@@ -41,25 +40,30 @@ public:
         t.reconnect_max = sb.reconnect_max;
         t.max_queued = std::max<std::size_t>(c.cfg.max_pending, 1);
         for (std::size_t i = 0; i < sb.connections; ++i)
-            channels_.push_back(std::make_shared<redis_channel>(asio::any_io_executor(step_executor(c)), ep, t, tls_,
-                                                                &c.counters.redis_connections, owner));
+            unstarted_.push_back(
+                std::make_shared<redis_channel>(c.ex, ep, t, tls_, &c.counters.redis_connections, owner));
     }
 
     void start() {
-        for (auto& ch : channels_) ch->start();
+        channels_.reserve(unstarted_.size()); // so none is started and then not held
+        for (auto& ch : unstarted_) {
+            ch->start();
+            channels_.push_back(ch.get());
+        }
+        unstarted_.clear();
     }
-    /// Closes the channels and lets go of them: each goes, and lets go of the client, once its
-    /// last operation is done.
+    /// Closes the channels: each goes, and lets go of the client, once its last operation is done.
     void close() {
-        for (auto& ch : channels_) ch->close();
+        for (redis_channel* ch : channels_) ch->close();
         channels_.clear();
+        unstarted_.clear();
     }
 
     /// A connected channel, taken in turn; null when none is.
     redis_channel* ready_channel() noexcept {
         if (channels_.empty()) return nullptr; // closed
         for (std::size_t i = 0; i < channels_.size(); ++i) {
-            redis_channel& ch = *channels_[next_++ % channels_.size()];
+            redis_channel& ch = *channels_[next_++ % channels_.size()]; // started, not closed: alive
             if (ch.ready()) return &ch;
         }
         return nullptr;
@@ -115,7 +119,8 @@ private:
     }
 
     std::shared_ptr<ssl::context> tls_; ///< rediss:// only; shared with the channels
-    std::vector<std::shared_ptr<redis_channel>> channels_;
+    std::vector<std::shared_ptr<redis_channel>> unstarted_; ///< made, until start()
+    std::vector<redis_channel*> channels_; ///< started and not closed
     std::vector<std::string> endpoint_keys_; ///< by endpoint index, made at first use
     std::string key_base_;
     std::string question_;
@@ -128,6 +133,7 @@ inline void client_impl::close_shared_budget() {
 }
 
 inline void on_shared_answer(call_state& call, const boost::system::error_code&, std::size_t);
+inline void stop_counting_budget_wait(call_state& call) noexcept;
 
 /// A hold on a ticket, as its reply handler keeps it (copied as std::function copies).
 class ticket_hold {
@@ -155,7 +161,10 @@ inline bool send_question(call_state& call, const ticket_hold& ticket, bool load
             if (!waiting) return; // the call went on without it
             if (!ec && is_noscript(answer) && !ticket->reloaded && !waiting->machine.cancel_requested()) {
                 ticket->reloaded = true;
-                if (send_question(*waiting, ticket, true)) return;
+                try {
+                    if (send_question(*waiting, ticket, true)) return;
+                } catch (const std::bad_alloc&) { // no memory to ask again: no answer, the local share
+                }
             }
             if (auto room = ec ? std::nullopt : read_reservation(answer)) {
                 ticket->answered = true;
@@ -185,6 +194,9 @@ inline bool ask_shared_budget(call_state& call, std::size_t endpoint, clock_type
     if (!send_question(call, ticket, false)) return false;
     ++ticket->holders;
     call.ticket = ticket.get();
+    // Waiting for the budget's answer is waiting for the budget: it counts toward max_pending.
+    bump(c.counters.budget_waiters);
+    call.counted_budget_wait = true;
     auto until = std::min(call.machine.deadline(), now + c.cfg.shared_budget.command_timeout);
     call.machine.consulting_budget(until);
     wait_until(call, until, &on_shared_answer);
@@ -200,6 +212,7 @@ inline void on_shared_answer(call_state& call, const boost::system::error_code&,
     ticket_hold ticket(std::exchange(call.ticket, nullptr));
     budget_ticket::release(ticket.get()); // the call's own hold, now the local one
     ticket->call = nullptr;
+    stop_counting_budget_wait(call);
     call_action next = call.machine.budget_consulted(clock_type::now());
     if (next != call_action::reserve_budget) return carry_out(call, next);
     if (!ticket->answered) {
