@@ -4,6 +4,7 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
@@ -72,8 +73,10 @@ TEST_CASE("an io_context run by 4 threads: calls, attempt timeouts and cancellat
     constexpr int callers = 32, calls_each = 20;
     std::atomic<int> ok{0}, timed_out{0}, cancelled{0}, unexpected{0};
     for (int i = 0; i < callers; ++i) {
+        // Each caller on a strand of its own, as awaitable operators need: the two branches of
+        // its `||` would otherwise complete on two threads at once.
         asio::co_spawn(
-            ioc,
+            asio::make_strand(ioc),
             [&, i]() -> asio::awaitable<void> {
                 for (int j = 0; j < calls_each; ++j) {
                     stripe_asio::error_code ec;

@@ -2,9 +2,12 @@
 // split, and bad or oversized input as a typed refusal with bounded memory.
 #include <doctest/doctest.h>
 
+#include <stripe_asio/detail/redis_reply_handler.hpp>
 #include <stripe_asio/detail/resp.hpp>
 #include <stripe_asio/detail/shared_budget_script.hpp>
 
+#include <array>
+#include <memory>
 #include <string>
 
 using stripe_asio::detail::append_command;
@@ -130,6 +133,39 @@ TEST_CASE("RESP: an array announcing more elements than the reader holds is refu
     REQUIRE(v->elements.size() == 2);
     CHECK(v->elements[0].elements.at(0).text == "a");
     CHECK(v->elements[1].integer == 7);
+}
+
+} // TEST_SUITE("unit")
+
+TEST_SUITE("unit") {
+
+TEST_CASE("redis reply handler: small and large callables are called once, moved, and freed") {
+    using stripe_asio::detail::redis_reply_handler;
+    auto token = std::make_shared<int>(0);
+    int called = 0;
+    { // small: held inline
+        redis_reply_handler h(
+            [token, &called](boost::system::error_code, resp_value v) { called += static_cast<int>(v.integer); });
+        CHECK(token.use_count() == 2);
+        redis_reply_handler moved(std::move(h));
+        CHECK_FALSE(h);
+        resp_value v;
+        v.integer = 3;
+        moved({}, std::move(v));
+        CHECK_FALSE(moved);
+        CHECK(token.use_count() == 1); // destroyed as it was called
+    }
+    CHECK(called == 3);
+    { // large: boxed on the heap, and freed without being called
+        std::array<char, 100> big{};
+        redis_reply_handler h(
+            [token, big, &called](boost::system::error_code ec, resp_value) { called += big[0] + (ec ? 10 : 1); });
+        redis_reply_handler other;
+        other = std::move(h);
+        CHECK(token.use_count() == 2);
+    }
+    CHECK(token.use_count() == 1);
+    CHECK(called == 3);
 }
 
 } // TEST_SUITE("unit")
