@@ -135,10 +135,16 @@ inline void client_impl::close_shared_budget() {
 inline void on_shared_answer(call_state& call, const boost::system::error_code&, std::size_t);
 inline void stop_counting_budget_wait(call_state& call) noexcept;
 
-/// A hold on a ticket, as its reply handler keeps it (copied as std::function copies).
+/// A hold on a ticket, as its reply handler keeps it.
 class ticket_hold {
 public:
     explicit ticket_hold(budget_ticket* t) noexcept : t_(t) { ++t_->holders; }
+    /// Takes over a hold already counted (a new ticket's first, or the call's).
+    static ticket_hold adopt(budget_ticket* t) noexcept {
+        ticket_hold h(t);
+        --t->holders;
+        return h;
+    }
     ticket_hold(const ticket_hold& other) noexcept : ticket_hold(other.t_) {}
     ticket_hold& operator=(const ticket_hold&) = delete;
     ~ticket_hold() { budget_ticket::release(t_); }
@@ -182,9 +188,7 @@ inline bool send_question(call_state& call, const ticket_hold& ticket, bool load
 inline bool ask_shared_budget(call_state& call, std::size_t endpoint, clock_type::time_point now,
                               clock_type::time_point limit) {
     client_impl& c = *call.client;
-    auto* made = new budget_ticket;
-    ticket_hold ticket(made); // with the one it was made with, let go of below or by the call
-    budget_ticket::release(made);
+    ticket_hold ticket = ticket_hold::adopt(new budget_ticket);
     ticket->call = &call;
     ticket->endpoint = endpoint;
     using us = std::chrono::microseconds;
@@ -192,7 +196,7 @@ inline bool ask_shared_budget(call_state& call, std::size_t endpoint, clock_type
     ticket->max_wait_us =
         limit <= now ? 0 : std::min<std::int64_t>(longest, std::chrono::duration_cast<us>(limit - now).count());
     if (!send_question(call, ticket, false)) return false;
-    ++ticket->holders;
+    ++ticket->holders; // the call's own hold, taken over again in on_shared_answer
     call.ticket = ticket.get();
     // Waiting for the budget's answer is waiting for the budget: it counts toward max_pending.
     bump(c.counters.budget_waiters);
@@ -209,8 +213,7 @@ inline void reserve_from(call_state& call, rate_budgets& budgets);
 /// Redis's room, or take room from the local share.
 inline void on_shared_answer(call_state& call, const boost::system::error_code&, std::size_t) {
     client_impl& c = *call.client;
-    ticket_hold ticket(std::exchange(call.ticket, nullptr));
-    budget_ticket::release(ticket.get()); // the call's own hold, now the local one
+    ticket_hold ticket = ticket_hold::adopt(std::exchange(call.ticket, nullptr));
     ticket->call = nullptr;
     stop_counting_budget_wait(call);
     call_action next = call.machine.budget_consulted(clock_type::now());
