@@ -43,18 +43,23 @@ redis.call('SET', KEYS[2], string.format('%d', n2), 'PX', math.floor((n2 - now) 
 return {1, wait}
 )lua";
 
+/// `n` bytes as lowercase hex, as Redis writes a script's SHA-1.
+inline std::string lower_hex(const unsigned char* bytes, std::size_t n) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) {
+        out += hex[bytes[i] >> 4];
+        out += hex[bytes[i] & 15];
+    }
+    return out;
+}
+
 /// The script's SHA-1 in hex, as SCRIPT LOAD answers and EVALSHA takes it.
 inline std::string shared_budget_script_sha1() {
     std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
     SHA1(reinterpret_cast<const unsigned char*>(shared_budget_script.data()), shared_budget_script.size(),
          digest.data());
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char b : digest) {
-        out += hex[b >> 4];
-        out += hex[b & 15];
-    }
-    return out;
+    return lower_hex(digest.data(), digest.size());
 }
 
 /// One cell's arguments: its interval and tolerance, in whole microseconds (at least 1).

@@ -97,13 +97,7 @@ private:
     static std::string key_digest(std::string_view api_key) {
         std::array<unsigned char, SHA256_DIGEST_LENGTH> d{};
         SHA256(reinterpret_cast<const unsigned char*>(api_key.data()), api_key.size(), d.data());
-        static constexpr char hex[] = "0123456789abcdef";
-        std::string out;
-        for (std::size_t i = 0; i < 12; ++i) {
-            out += hex[d[i] >> 4];
-            out += hex[d[i] & 15];
-        }
-        return out;
+        return lower_hex(d.data(), 12); // 96 bits: no two keys of one Redis meet
     }
 
     /// rediss://: verified against the shared budget's CAs (ca_file, ca_pem, else the system's).
