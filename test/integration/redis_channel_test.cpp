@@ -2,6 +2,7 @@
 // command timeout when the server stops answering, and reconnection when it comes back or is
 // restarted. Real time, bounded: every wait here ends by a deadline of a few seconds.
 #include "support/redis_process.hpp"
+#include "support/run_until.hpp"
 
 #include <stripe_asio/impl/internal/redis_channel.hpp>
 
@@ -23,6 +24,8 @@ using stripe_asio::detail::redis_channel;
 using stripe_asio::detail::redis_timeouts;
 using stripe_asio::detail::resp_value;
 
+using test::run_until;
+
 namespace {
 
 redis_timeouts quick() {
@@ -42,17 +45,6 @@ std::shared_ptr<redis_channel> channel_to(boost::asio::io_context& io, const std
     auto ch = std::make_shared<redis_channel>(io.get_executor(), *ep, t);
     ch->start();
     return ch;
-}
-
-/// Runs `io` until `done`, for at most `limit`.
-template <class Done>
-bool run_until(boost::asio::io_context& io, Done done, std::chrono::milliseconds limit = 5s) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < until) {
-        io.restart();
-        io.run_one_for(20ms);
-    }
-    return done();
 }
 
 struct answer {

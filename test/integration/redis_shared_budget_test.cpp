@@ -9,6 +9,7 @@
 #include "integration/fixture.hpp"
 #include "integration/test_pki.hpp"
 #include "support/redis_process.hpp"
+#include "support/run_until.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -39,17 +40,6 @@ stripe_asio::config shared_config(const fake_stripe& server, const std::string& 
     cfg.shared_budget.reconnect_min = 10ms;
     cfg.shared_budget.reconnect_max = 50ms;
     return cfg;
-}
-
-/// Runs `io` until `done()`, for at most `limit` (a client with a shared budget keeps run() busy).
-template <class Done>
-bool run_until(asio::io_context& io, Done done, std::chrono::milliseconds limit = 5s) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < until) {
-        io.restart();
-        io.run_one_for(10ms);
-    }
-    return done();
 }
 
 bool connected(asio::io_context& io, const stripe_asio::client& c, std::uint64_t connections = 2) {
