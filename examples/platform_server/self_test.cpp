@@ -186,6 +186,59 @@ asio::awaitable<bool> self_test(unsigned short port, stripe_asio::testing::fake_
     }
     check(own_links, "answers sent twice or followed by junk: every click gets its own account's link");
 
+    // The same race, swept, since one timing proves little. Alice clicks; her answer comes with
+    // stray bytes meant to land in the next exchange on her connection; bob clicks 0 to 40 ms
+    // after her page came. Answers take 30 ms, as a near Stripe's would, so a stray sent 40 ms
+    // after alice's answer lands while bob's request is out for some gaps and not for others;
+    // a stray held for the connection's next request always lands in front of bob's answer.
+    {
+        struct stray_kind {
+            const char* name;
+            fault::action what;
+            bool without_key;
+            bool before_next;
+            std::chrono::milliseconds delay;
+        };
+        const stray_kind kinds[] = {
+            {"a copy in a write of its own", fault::action::duplicate_response, false, false, 0ms},
+            {"a copy without the key, 40 ms late", fault::action::duplicate_response, true, false, 40ms},
+            {"a copy without the key, before the next answer", fault::action::duplicate_response, true, true, 0ms},
+            {"an unasked-for 402, 40 ms late", fault::action::unasked_answer, false, false, 40ms},
+            {"an unasked-for 402, before the next answer", fault::action::unasked_answer, false, true, 0ms},
+        };
+        constexpr int rounds = 3;
+        for (const stray_kind& kind : kinds) {
+            int wrong = 0, failed_clicks = 0;
+            for (auto gap : {0ms, 5ms, 10ms, 20ms, 40ms}) {
+                for (int round = 0; round < rounds; ++round) {
+                    fault stray = fault::with(kind.what);
+                    stray.delay = 30ms;
+                    stray.stray_in_separate_write = true;
+                    stray.stray_without_key = kind.without_key;
+                    stray.stray_before_next_answer = kind.before_next;
+                    stray.stray_delay = kind.delay;
+                    fake.push(stray);
+                    fake.push(fault::delayed(30ms)); // bob's own answer
+                    response first = co_await send(port, http::verb::post, "/dashboard", sid, csrf);
+                    if (gap.count() > 0) {
+                        timer.expires_after(gap);
+                        co_await timer.async_wait(asio::use_awaitable);
+                    }
+                    response second = co_await send(port, http::verb::post, "/dashboard", bob_sid, bob_csrf);
+                    for (auto [res, own] : {std::pair{&first, &alice_account}, std::pair{&second, &bob_account}}) {
+                        if (res->result_int() != 302) ++failed_clicks;
+                        else if (!res->at(http::field::location).starts_with(*own)) ++wrong;
+                    }
+                }
+            }
+            std::cout << "stray sweep, " << kind.name << ": " << wrong << " links to the wrong user, "
+                      << failed_clicks << " clicks without a link\n";
+            check(wrong == 0 && failed_clicks == 0,
+                  std::string("stray answers swept over gaps of 0-40 ms (") + kind.name +
+                      "): every click gets its own account's link");
+        }
+    }
+
     r = co_await send(port, http::verb::post, "/logout", sid, csrf);
     check(r.result_int() == 303 && r[http::field::set_cookie].find("Max-Age=0") != std::string_view::npos,
           "sign out: 303, cookie cleared");

@@ -7,7 +7,7 @@
 //   [0] header_bytes  (0: default 16 KiB, else 32 * n)
 //   [1] body_bytes    (0: default 1 MiB, else 8 * n)
 //   [2] framing_bytes (0: default 16 KiB, else 8 * (n - 1))
-//   [3] bits 0-2: max_interim (7: the default 8); bits 3-5: largest piece (1, 2, 7, 64, 512, 4096,
+//   [3] bits 0-2: unused (interim answers are bounded by header_bytes); bits 3-5: largest piece (1, 2, 7, 64, 512, 4096,
 //       65536 bytes, or the default 64 KiB read size)
 //   [4] seed of the piece sizes
 #ifndef STRIPE_ASIO_FUZZ_RESPONSE_READER_HPP
@@ -69,7 +69,6 @@ inline int fuzz_response_reader(const std::uint8_t* data, std::size_t size) {
     if (auto n = in.byte()) limits.body_bytes = 8 * std::size_t(n);
     if (auto n = in.byte()) limits.framing_bytes = 8 * std::size_t(n - 1);
     const std::uint8_t shape = in.byte();
-    if ((shape & 7) != 7) limits.max_interim = shape & 7;
     constexpr std::size_t read_size = 64 * 1024; // what the engine asks the socket for at most
     constexpr std::size_t largest_pieces[] = {1, 2, 7, 64, 512, 4096, 65536, read_size};
     piece_sizes pieces(in.byte(), largest_pieces[(shape >> 3) & 7]);

@@ -43,6 +43,9 @@ struct client_stats {
     std::uint64_t shared_budget_failures = 0;
     std::uint64_t shared_budget_connections = 0; ///< connections to Redis up now
     std::uint64_t retries_throttled = 0; ///< retries the retry budget did not allow
+    /// Complete answers refused as not their request's (another request's key, no echo of the
+    /// key from a server that echoes, a copy of an earlier answer, another object than asked for).
+    std::uint64_t answers_refused = 0;
 };
 
 } // namespace stripe_asio

@@ -2,6 +2,7 @@
 #define STRIPE_ASIO_CONFIG_HPP
 
 #include <stripe_asio/detail/decl.hpp>
+#include <stripe_asio/key_echo_policy.hpp>
 #include <stripe_asio/rate_budget_config.hpp>
 #include <stripe_asio/retry_config.hpp>
 #include <stripe_asio/shared_budget_config.hpp>
@@ -66,6 +67,11 @@ struct config {
     std::size_t max_response_bytes = 1024 * 1024;
 
     retry_config retry;
+
+    /// When an answer to a request that sent an Idempotency-Key must echo it to be accepted:
+    /// learned from the server by default (see key_echo_policy.hpp). An answer refused here is
+    /// not this request's: the connection is closed and the request resent with the same key.
+    key_echo_policy key_echo = key_echo_policy::learn;
 
     /// Serialise the client's work on a strand so it can be shared by many threads. false saves
     /// the strand when only one thread runs the executor.

@@ -239,6 +239,7 @@ step plain() { return of_kind(step::kind::plain); }
 step read_request() { return of_kind(step::kind::read_request); }
 step read_some() { return of_kind(step::kind::read_some); }
 step close() { return of_kind(step::kind::close); }
+step close_without_notify() { return of_kind(step::kind::close_without_notify); }
 step reset() { return of_kind(step::kind::reset); }
 step hang() { return of_kind(step::kind::hang); }
 step close_during_handshake() { return of_kind(step::kind::close_during_handshake); }
@@ -529,8 +530,9 @@ asio::awaitable<hostile_server::impl::outcome> hostile_server::impl::run(live& c
     }
     case step::kind::delay:
         co_return (co_await pause(c, std::chrono::steady_clock::now() + st.pause)) ? outcome::next : outcome::end;
-    case step::kind::close: {
-        if (c.ssl) {
+    case step::kind::close:
+    case step::kind::close_without_notify: {
+        if (c.ssl && st.what == step::kind::close) {
             SSL_shutdown(c.ssl); // queues close_notify; the peer's is not waited for
             co_await flush(c);
         }

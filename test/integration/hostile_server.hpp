@@ -121,6 +121,7 @@ struct step {
         delay,
         resend_answer,
         close,
+        close_without_notify,
         reset,
         hang,
         close_during_handshake,
@@ -157,6 +158,8 @@ step delay(std::chrono::milliseconds d);
 step resend_answer(std::size_t n);
 /// Graceful: TLS close_notify (when TLS is on), then FIN. Ends the script.
 step close();
+/// FIN without a TLS close_notify (a cut an attacker can make). Ends the script.
+step close_without_notify();
 /// SO_LINGER 0 and close: the peer gets an RST. Ends the script.
 step reset();
 /// Keeps the connection open, sending nothing, until the server stops.

@@ -447,8 +447,11 @@ TEST_CASE("interim 1xx responses are skipped, but not without end") {
                     true});
     rows.push_back(
         {"100 Continue, the 200 in a later write", {send(continue_100), delay(20ms), send(login_link_ok())}, true});
-    rows.push_back(
-        {"twenty 1xx in a row", {send(preceded_by(repeat(continue_100, 20), login_link_ok())), hang()}, false});
+    rows.push_back({"fifty 1xx in a row, then the 200", {send(preceded_by(repeat(continue_100, 50), login_link_ok()))},
+                    true});
+    rows.push_back({"1xx answers past the header limit (16 KiB) in all",
+                    {send(preceded_by(repeat(continue_100, 700), login_link_ok())), hang()},
+                    false});
     for (auto& r : rows) {
         CAPTURE(r.name);
         hostile_server server;
@@ -460,7 +463,7 @@ TEST_CASE("interim 1xx responses are skipped, but not without end") {
         if (r.succeeds) {
             if (expect_own_link(o, server, 1)) CHECK(o.link.meta.http_status == 200);
         } else {
-            expect_error(o, {errc::malformed_response});
+            expect_error(o, {errc::response_too_large});
         }
     }
 }
@@ -503,10 +506,16 @@ TEST_CASE("bytes after an answer never become the answer to the next call") {
     }
 
     SUBCASE("(d) the old answer again, sent after the next request arrives") {
-        for (bool retries : {false, true}) {
+        // From a server that echoes keys (the copy has the first request's key) and from one
+        // that never does (the copy is told by its Request-Id).
+        for (auto [retries, echoes] : {std::pair{false, true}, std::pair{true, true}, std::pair{false, false},
+                                       std::pair{true, false}}) {
             CAPTURE(retries);
+            CAPTURE(echoes);
+            answer_options options;
+            options.echo_idempotency_key = echoes;
             hostile_server server;
-            server.push(after_request({send(login_link_ok()), read_request(), resend_answer(0), hang()}));
+            server.push(after_request({send(login_link_ok(options)), read_request(), resend_answer(0), hang()}));
             asio::io_context ioc;
             auto cfg = retries ? with_retries(config_for(server)) : config_for(server);
             stripe_asio::client client(ioc, cfg);
@@ -529,6 +538,117 @@ TEST_CASE("bytes after an answer never become the answer to the next call") {
             CHECK(requests[1].answered_url.empty());
         }
     }
+}
+
+TEST_CASE("an answer without the key, from a server that has echoed keys, is not the request's") {
+    answer_options no_echo;
+    no_echo.echo_idempotency_key = false;
+    const std::string declined =
+        R"({"error":{"type":"card_error","code":"card_declined","message":"Your card was declined."}})";
+    struct row {
+        std::string name;
+        answer stray;
+    };
+    std::vector<row> rows;
+    rows.push_back({"a login link without the key", login_link_ok(no_echo)});
+    rows.push_back({"a 402 nobody asked for, with a Request-Id of its own", respond(402, "Payment Required", declined,
+                                                                                   no_echo)});
+    for (auto& r : rows) {
+        for (auto policy : {stripe_asio::key_echo_policy::learn, stripe_asio::key_echo_policy::ignored}) {
+            CAPTURE(r.name);
+            CAPTURE(int(policy));
+            hostile_server server;
+            server.push(after_request({send(login_link_ok()), read_request(), send(r.stray), hang()}));
+            asio::io_context ioc;
+            auto cfg = config_for(server);
+            cfg.key_echo = policy;
+            stripe_asio::client client(ioc, cfg);
+            auto first = call_link(ioc, client, cfg); // its key echoed: the server echoes keys
+            expect_own_link(first, server, 1);
+            auto second = call_link(ioc, client, cfg);
+            if (policy == stripe_asio::key_echo_policy::learn) {
+                expect_error(second, {errc::connection_error});
+                CHECK(second.diag.detail.find("Idempotency-Key") != std::string::npos);
+                CHECK(second.diag.type.empty()); // nothing of the stray answer is taken
+                CHECK(client.stats().answers_refused == 1);
+            } else { // told not to expect the echo: HTTP/1.1 has no other way to tell
+                CHECK(client.stats().answers_refused == 0);
+            }
+        }
+    }
+}
+
+TEST_CASE("an answer to a GET about another object than the one asked for is not the request's") {
+    const std::string other = R"({"id":"acct_1OtherAccount9","object":"account"})";
+    const std::string own = R"({"id":"acct_1AskedAccount7","object":"account"})";
+    for (bool retries : {false, true}) {
+        CAPTURE(retries);
+        hostile_server server;
+        server.push(after_request({send(respond(200, "OK", other)), hang()}));
+        server.push(after_request({send(respond(200, "OK", own)), hang()}));
+        asio::io_context ioc;
+        auto cfg = retries ? with_retries(config_for(server)) : config_for(server);
+        stripe_asio::client client(ioc, cfg);
+        stripe_asio::error_code ec;
+        stripe_asio::diagnostics diag;
+        stripe_asio::json_response answer;
+        client.request(stripe_asio::http_method::get, "/v1/accounts/acct_1AskedAccount7", {}, {},
+                       [&](stripe_asio::error_code e, stripe_asio::diagnostics d, stripe_asio::json_response r) {
+                           ec = e;
+                           diag = std::move(d);
+                           answer = std::move(r);
+                       });
+        ioc.run_for(bound_for(cfg) + 1s);
+        if (retries) {
+            CHECK_MESSAGE(!ec, diag.to_string());
+            CHECK(answer.body.as_object().at("id").as_string() == "acct_1AskedAccount7");
+        } else {
+            CHECK(ec == errc::connection_error);
+            CHECK(diag.detail.find("another object") != std::string::npos);
+        }
+        CHECK(client.stats().answers_refused == 1);
+    }
+}
+
+TEST_CASE("an answer framed by the close and cut by a FIN without TLS close_notify is incomplete") {
+    answer_options http10_until_close;
+    http10_until_close.version = "HTTP/1.0";
+    http10_until_close.frame = answer_options::framing::until_close;
+    answer_options sized_then_close;
+    sized_then_close.connection_close = true;
+    struct row {
+        std::string name;
+        answer_options framing;
+        bool complete;
+    };
+    for (const row& r : {row{"HTTP/1.0, the body ending at the close", http10_until_close, false},
+                         row{"Content-Length, all of it, then Connection: close", sized_then_close, true}}) {
+        CAPTURE(r.name);
+        hostile_server server;
+        server.push(after_request({send(login_link_ok(r.framing)), close_without_notify()}));
+        asio::io_context ioc;
+        auto cfg = config_for(server);
+        stripe_asio::client client(ioc, cfg);
+        auto o = call_link(ioc, client, cfg);
+        if (r.complete) {
+            expect_own_link(o, server, 1);
+        } else {
+            expect_error(o, {errc::connection_error});
+            CHECK(o.diag.detail.find("close_notify") != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("a login URL too long for a redirect is refused as too long") {
+    const std::string url = "https://connect.stripe.com/express/" + std::string(900 * KiB, 'a');
+    hostile_server server;
+    server.push(after_request({send(respond(200, "OK", login_link_json(url))), hang()}));
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    stripe_asio::client client(ioc, cfg);
+    auto o = call_link(ioc, client, cfg);
+    expect_error(o, {errc::malformed_response});
+    CHECK(o.diag.detail.find("longer than 5000 characters") != std::string::npos);
 }
 
 TEST_CASE("a reset or a close at any stage is a connection_error") {

@@ -287,6 +287,41 @@ TEST_CASE("call machine: a failure after a response byte, or after a stop, is no
     CHECK(c.error() == aborted);
 }
 
+TEST_CASE("call machine: an answer refused as another request's is the connection's fault: resent at once, "
+          "fresh, once") {
+    auto m = make_machine();
+    to_exchange(m);
+    REQUIRE(m.written(no_error, {}) == call_action::read_response);
+    CHECK(m.answer_refused("a copy") == call_action::judge_failure);
+    CHECK(m.report().stale);
+    CHECK(m.report().ec == errc::connection_error);
+    CHECK(m.report().detail == "a copy");
+    retry_budget budget(10, 0.1);
+    auto verdict = m.after_failure({}, m.report().ec, budget, half, t0);
+    CHECK(verdict.next == call_action::reserve_budget); // no backoff
+    CHECK(verdict.decision.stale_resend);
+    CHECK(m.fresh());
+    // Refused again on the new connection: an ordinary retryable failure, after a backoff.
+    REQUIRE(m.budget_reserved(0ns, t0) == call_action::take_connection);
+    REQUIRE(m.taken(false, t0, 30s) == call_action::open_connection);
+    REQUIRE(m.opened(no_error, {}, false) == call_action::send_request);
+    REQUIRE(m.written(no_error, {}) == call_action::read_response);
+    CHECK(m.answer_refused("no echo") == call_action::judge_failure);
+    CHECK_FALSE(m.report().stale);
+    verdict = m.after_failure({}, m.report().ec, budget, half, t0);
+    CHECK(verdict.next == call_action::wait);
+    CHECK(verdict.decision.retry);
+
+    // Refused after the caller cancelled: the cancellation is what the call ends with.
+    auto c = make_machine();
+    to_exchange(c);
+    REQUIRE(c.written(no_error, {}) == call_action::read_response);
+    CHECK(c.cancel() == interrupt::exchange);
+    CHECK(c.answer_refused("a copy") == call_action::judge_failure);
+    CHECK_FALSE(c.report().stale);
+    CHECK(c.report().ec == aborted);
+}
+
 TEST_CASE("call machine: the caller's cancellation wins over a shutdown, a shutdown over the attempt's time") {
     auto m = make_machine(t0 + 2s);
     to_exchange(m);

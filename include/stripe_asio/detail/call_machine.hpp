@@ -5,7 +5,8 @@
 // - a call stops for its caller's cancellation first, then for a shutdown, then for time;
 // - an attempt ends at the attempt timeout or at the call's deadline, whichever is sooner, and
 //   its opening of a connection at connect_timeout sooner still;
-// - a failure on a reused connection before any response byte is stale (resent once, fresh);
+// - a failure on a reused connection before any response byte is stale (resent once, fresh),
+//   and so is an answer refused as not the request's;
 // - after a failure, decide_after_failure (retry_decision.hpp) says whether to go again.
 #ifndef STRIPE_ASIO_DETAIL_CALL_MACHINE_HPP
 #define STRIPE_ASIO_DETAIL_CALL_MACHINE_HPP
@@ -63,7 +64,7 @@ struct attempt_report {
     error_code ec; ///< set when there is no usable response
     std::string detail; ///< the transport's own words
     bool reused = false;
-    bool stale = false; ///< failed on a reused connection before any response byte
+    bool stale = false; ///< failed on a reused connection before any response byte, or its answer was refused
     bool certificate_failure = false;
     bool unusable = false; ///< nothing to retry: refused locally, or an answer that cannot be used
 };
@@ -232,6 +233,22 @@ public:
         } else {
             rep.detail = ec ? "reading the response: " + ec.message() : rep.ec.message();
         }
+        return call_action::judge_failure;
+    }
+
+    /// A complete answer came that is not this request's (answer_binding.hpp): the connection
+    /// is out of step, and nothing read on it can be trusted. It is closed and the failure is
+    /// the connection's: on a reused connection the request is resent at once on a new one,
+    /// with the same key, as for a stale connection.
+    call_action answer_refused(const char* why) {
+        phase_ = call_phase::between;
+        attempt_report& rep = report_;
+        rep.stale = rep.reused && !stopping() && !timed_out_;
+        rep.ec = cancel_requested_ ? error_code(boost::asio::error::operation_aborted)
+                 : shut_down_      ? error_code(errc::client_shut_down)
+                 : timed_out_      ? timeout_error()
+                                   : error_code(errc::connection_error);
+        rep.detail = why;
         return call_action::judge_failure;
     }
 

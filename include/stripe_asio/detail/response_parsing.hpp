@@ -20,7 +20,9 @@ STRIPE_ASIO_DECL errc errc_from_status(unsigned status, std::string_view type) n
 /// the body is not such an object (the fields are then left empty).
 STRIPE_ASIO_DECL bool parse_stripe_error(std::string_view body, diagnostics& diag);
 
-/// Stripe documents login link URLs of at most 5000 characters.
+/// Stripe documents login link URLs of at most 5000 characters; a longer one is refused on its
+/// own terms, since the caller answers with it in a Location header, which servers and browsers
+/// cap at a few KiB (8 KiB header lines are common).
 inline constexpr std::size_t max_login_url_length = 5000;
 
 /// Whether `url` may be handed to a browser as a redirect: an absolute https URL with a host
@@ -32,6 +34,10 @@ STRIPE_ASIO_DECL bool is_acceptable_login_url(std::string_view url) noexcept;
 /// that passes is_acceptable_login_url are required. On failure returns malformed_response and
 /// says why.
 STRIPE_ASIO_DECL error_code parse_login_link(std::string_view body, login_link& out, std::string& why);
+
+/// Whether a 2xx body names an object other than `asked_id` (a JSON object whose string "id" is
+/// another): then it is not the answer to a request for `asked_id`.
+STRIPE_ASIO_DECL bool names_another_object(std::string_view body, std::string_view asked_id);
 
 /// A 2xx body that must be a JSON object.
 STRIPE_ASIO_DECL error_code parse_json_object(std::string_view body, json_response& out, std::string& why);

@@ -1,8 +1,8 @@
 // Reads one HTTP/1.1 response out of a connection's buffer, sans-io: the engine appends what the
 // socket gave and calls feed(); this decides when the answer is complete and what it costs.
 // Every byte the server sends counts against a limit (status line and headers, body, chunk
-// framing with its extensions and trailers), interim 1xx answers are skipped up to a bound, and
-// the buffer the bytes wait in has a maximum size.
+// framing with its extensions and trailers), interim 1xx answers are skipped while their bytes
+// together fit the header limit, and the buffer the bytes wait in has a maximum size.
 #ifndef STRIPE_ASIO_DETAIL_RESPONSE_READER_HPP
 #define STRIPE_ASIO_DETAIL_RESPONSE_READER_HPP
 
@@ -24,10 +24,11 @@
 namespace stripe_asio::detail {
 
 struct response_limits {
-    std::size_t header_bytes = 16 * 1024; ///< status line and header fields of one response
+    /// Status line and header fields of one response; and, separately, of all the interim 1xx
+    /// answers before it together (RFC 9110 sets no count of them, so their bytes are bounded).
+    std::size_t header_bytes = 16 * 1024;
     std::size_t body_bytes = 1024 * 1024; ///< the final response's body
     std::size_t framing_bytes = 16 * 1024; ///< chunk-size lines, their extensions and the trailers, in all
-    unsigned max_interim = 8; ///< 1xx responses skipped before the final one
 
     /// The most bytes that ever wait unparsed: one header block, or one chunk line or trailer block.
     std::size_t max_buffered() const noexcept { return header_bytes + framing_bytes; }
@@ -48,7 +49,7 @@ public:
     /// Begins a new response (the previous one's headers and body are gone).
     void start(const response_limits& limits) {
         limits_ = limits;
-        interim_ = 0;
+        interim_bytes_ = 0;
         received_ = 0;
         parser_.reset(); // the body's storage is in body_ between responses
         if (body_.capacity() > kept_body_capacity) std::string().swap(body_);
@@ -95,9 +96,14 @@ public:
                 return read_progress::done;
             }
             // 101 would switch protocols, which we never ask for; other 1xx are skipped (RFC 9110
-            // section 15.2), but only so many.
-            if (status == 101 || ++interim_ > limits_.max_interim) {
+            // section 15.2), while their bytes together fit one header block.
+            if (status == 101) {
                 ec = errc::malformed_response;
+                return read_progress::need_more;
+            }
+            interim_bytes_ += message_bytes_;
+            if (interim_bytes_ > limits_.header_bytes) {
+                ec = errc::response_too_large;
                 return read_progress::need_more;
             }
             begin_message();
@@ -173,7 +179,7 @@ private:
     std::optional<parser_type> parser_;
     std::string body_; ///< the finished body; its storage is reused by the next response
     response_limits limits_;
-    unsigned interim_ = 0;
+    std::size_t interim_bytes_ = 0; ///< bytes of the interim answers of this exchange
     std::size_t received_ = 0; ///< bytes of this exchange, interim answers included
     std::size_t message_bytes_ = 0; ///< bytes of the current message
 };

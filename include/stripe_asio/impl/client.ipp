@@ -371,9 +371,18 @@ inline void on_read(call_state& call, const boost::system::error_code& ec, std::
     if (!ec) {
         progress = conn.reader.feed(conn.buffer, parse_ec);
     } else if (ec == asio::error::eof || ec == ssl::error::stream_truncated) {
-        // A body delimited by the close (HTTP/1.0), or a cut answer.
+        // A body delimited by the close (HTTP/1.0), or a cut answer. Only a TLS close_notify
+        // (eof) ends such a body: a bare TCP close may be an attacker's cut (RFC 9112 section 9.8).
         progress = conn.reader.feed(conn.buffer, parse_ec);
-        if (!parse_ec && progress == read_progress::need_more) progress = conn.reader.end_of_stream(parse_ec);
+        if (!parse_ec && progress == read_progress::need_more) {
+            if (ec == ssl::error::stream_truncated && conn.reader.got_some()) {
+                exchange_failed(call, errc::connection_error, true,
+                                "the connection closed without TLS close_notify before the answer's end: the "
+                                "answer may be cut");
+                return;
+            }
+            progress = conn.reader.end_of_stream(parse_ec);
+        }
     } else {
         exchange_failed(call, ec, conn.reader.got_some());
         return;
@@ -389,16 +398,30 @@ inline void on_read(call_state& call, const boost::system::error_code& ec, std::
     response_read(call);
 }
 
+/// Why a complete answer is not this call's, or null when it is (see answer_binding.hpp).
+inline const char* refusal_of(client_impl& c, const call_state& call, const response_reader& res) {
+    answer_marks marks;
+    marks.sent_key = call.idempotency_key.view();
+    marks.echoed_key = res.field("Idempotency-Key");
+    marks.request_id = res.field("Request-Id");
+    if (const char* why = c.binding.judge(marks)) return why;
+    if (!call.wants_key && res.status() / 100 == 2) {
+        std::string_view asked = asked_object_id(call.target.view());
+        if (!asked.empty() && names_another_object(res.body(), asked))
+            return "the answer is about another object than the one asked for: the connection was out of step";
+    }
+    return nullptr;
+}
+
 /// A complete answer is in the connection's reader.
 inline void response_read(call_state& call) {
     client_impl& c = *call.client;
     connection& conn = *call.conn;
     const response_reader& res = conn.reader;
-    // Stripe echoes the request's key. Another key means the answer belongs to another request:
-    // the connection is out of step, and nothing read on it can be trusted.
-    if (auto echoed = res.field("Idempotency-Key"); !echoed.empty() && echoed != call.idempotency_key.view()) {
-        exchange_failed(call, errc::connection_error, true,
-                        "the answer's Idempotency-Key is another request's: the connection was out of step");
+    if (const char* why = refusal_of(c, call, res)) {
+        bump(c.counters.answers_refused);
+        call.machine.answer_refused(why);
+        close_failed_exchange(call);
         return;
     }
     // A complete response counts even if the attempt's time ran out as it arrived.
@@ -706,6 +729,7 @@ STRIPE_ASIO_DECL client_stats read_stats(const client_impl& impl) {
     s.shared_budget_failures = get(k.shared_failures);
     s.shared_budget_connections = get(k.redis_connections);
     s.retries_throttled = get(k.retries_throttled);
+    s.answers_refused = get(k.answers_refused);
     return s;
 }
 

@@ -90,6 +90,9 @@ STRIPE_ASIO_DECL void config::validate() const {
         !(retry.budget_token_ratio >= 0 && retry.budget_token_ratio < 1e9))
         fail(errc::invalid_config, "config.retry budget fields must be finite and not negative");
     if (connect_timeout.count() <= 0) fail(errc::invalid_config, "config.connect_timeout must be positive");
+    if (key_echo != key_echo_policy::learn && key_echo != key_echo_policy::required &&
+        key_echo != key_echo_policy::ignored)
+        fail(errc::invalid_config, "config.key_echo must be learn, required or ignored");
 }
 
 } // namespace stripe_asio

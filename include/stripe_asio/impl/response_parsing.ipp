@@ -102,6 +102,8 @@ STRIPE_ASIO_DECL error_code parse_login_link(std::string_view body, login_link& 
         return fail("response is not a login_link object");
     auto* url = obj.if_contains("url");
     if (!url || !url->is_string() || url->get_string().empty()) return fail("login_link has no url");
+    if (url->get_string().size() > max_login_url_length)
+        return fail("login_link url is longer than 5000 characters, the most a redirect may carry here");
     if (!is_acceptable_login_url(url->get_string()))
         return fail("login_link url is not an absolute https URL with a host");
     auto* created = obj.if_contains("created");
@@ -112,6 +114,14 @@ STRIPE_ASIO_DECL error_code parse_login_link(std::string_view body, login_link& 
     out.created = created->is_int64() ? created->get_int64() : std::int64_t(created->get_uint64());
     out.url.assign(url->get_string().data(), url->get_string().size());
     return {};
+}
+
+STRIPE_ASIO_DECL bool names_another_object(std::string_view body, std::string_view asked_id) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(body, ec);
+    if (ec || !v.is_object()) return false; // not an object: parsing the result will say so
+    const auto* id = v.get_object().if_contains("id");
+    return id && id->is_string() && std::string_view(id->get_string()) != asked_id;
 }
 
 STRIPE_ASIO_DECL error_code parse_json_object(std::string_view body, json_response& out, std::string& why) {

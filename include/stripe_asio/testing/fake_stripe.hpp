@@ -34,6 +34,9 @@ struct fault {
         reset, ///< read the request, then abort the connection (RST, SO_LINGER 0)
         duplicate_response, ///< the normal answer twice, back to back (see below)
         trailing_garbage, ///< the normal answer followed by junk bytes on the same connection
+        /// the normal answer, then as stray bytes a 402 card_error no request asked for (a
+        /// Request-Id of its own, no Idempotency-Key)
+        unasked_answer,
     };
 
     action what = action::respond;
@@ -48,6 +51,15 @@ struct fault {
     /// a client reading the answer finds them with it), or in a write of their own right after
     /// it (true: they may arrive after the client has reused the connection).
     bool stray_in_separate_write = false;
+    /// duplicate_response: the copy leaves out the Idempotency-Key header, as a middlebox
+    /// replaying an answer might.
+    bool stray_without_key = false;
+    /// The stray bytes go out in a write of their own this long after the answer, whatever the
+    /// connection is doing then (0: as stray_in_separate_write says).
+    std::chrono::milliseconds stray_delay{0};
+    /// The stray bytes wait for the connection's next request and go out just before its answer:
+    /// a client that has written that request reads them first (the race's worst case, made sure).
+    bool stray_before_next_answer = false;
 
     /// A Stripe error answer: {"error":{"type":...,"code":...,"message":...}}.
     static fault stripe_error(unsigned status, std::string type, std::string code = {},
@@ -96,6 +108,9 @@ public:
         /// Requests per connection before the server answers with Connection: close (0: unlimited).
         std::size_t max_requests_per_connection = 0;
         bool record_requests = true; ///< false keeps memory flat in long benchmarks
+        /// Echo a request's Idempotency-Key on its answer, as Stripe does (false: as a proxy
+        /// that strips the header would pass it on).
+        bool echo_idempotency_key = true;
         /// Idempotency keys remembered at most; past it the oldest is forgotten.
         std::size_t idempotency_capacity = 100'000;
 

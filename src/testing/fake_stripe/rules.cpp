@@ -58,6 +58,9 @@ void reply::clear() {
     intact = false;
     delivery_key.clear();
     stray_separate = false;
+    stray_without_key = false;
+    stray_delay = {};
+    stray_before_next_answer = false;
     keep_alive = true;
     replayed = false;
     login_call = false;
@@ -245,6 +248,9 @@ void rules::login_link(const request& req, std::string_view account_segment, rep
     r.delay = f->delay;
     r.hang_for = f->hang_for;
     r.stray_separate = f->stray_in_separate_write;
+    r.stray_without_key = f->stray_without_key;
+    r.stray_delay = f->stray_delay;
+    r.stray_before_next_answer = f->stray_before_next_answer;
     r.extra_headers = std::move(f->headers);
     for (const auto& [name, value] : r.extra_headers)
         if (beast::iequals(name, "Connection") && value.find("close") != std::string::npos) r.keep_alive = false;
@@ -262,7 +268,8 @@ void rules::login_link(const request& req, std::string_view account_segment, rep
         }
         break; // a normal login link, maybe late or with extra headers
     case fault::action::duplicate_response:
-    case fault::action::trailing_garbage: r.what = f->what; return login_link_answer();
+    case fault::action::trailing_garbage:
+    case fault::action::unasked_answer: r.what = f->what; return login_link_answer();
     case fault::action::garbage_body: r.body = "<html>not json</html>"; return;
     case fault::action::oversized_body:
         r.what = f->what;

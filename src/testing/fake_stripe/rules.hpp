@@ -46,9 +46,12 @@ struct reply {
     bool intact = false;
     std::string delivery_key;
     bool stray_separate = false; ///< the stray part of duplicate_response/trailing_garbage goes alone
+    bool stray_without_key = false; ///< the duplicate leaves out the Idempotency-Key header
+    std::chrono::milliseconds stray_delay{0}; ///< the stray part goes this long after the answer
+    bool stray_before_next_answer = false; ///< the stray part waits for the next request
     bool keep_alive = true; ///< false when a fault's headers ask for Connection: close
     bool replayed = false; ///< answered from the idempotency store (Idempotent-Replayed: true)
-    bool login_call = false; ///< POST /v1/accounts/{account}/login_links: echoes Idempotency-Key
+    bool login_call = false; ///< POST /v1/accounts/{account}/login_links
 
     /// Back to the defaults, keeping the strings' capacity.
     void clear();

@@ -34,10 +34,20 @@ namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using detail::reply;
 using detail::request;
+
+/// Takes the header field `name` (as write_head spells it) out of a response's bytes.
+void remove_field(std::string& response, std::string_view name) {
+    const std::string line_start = "\r\n" + std::string(name) + ":";
+    const std::size_t head_end = response.find("\r\n\r\n");
+    const std::size_t at = response.find(line_start);
+    if (at == std::string::npos || at >= head_end) return;
+    response.erase(at, response.find("\r\n", at + 2) - at);
+}
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t header_limit = 16 * 1024;
@@ -60,7 +70,8 @@ int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const 
 struct fake_stripe::impl::connection {
     connection(impl& server, std::uint64_t id, tcp::socket socket)
         : id(id), stream(std::move(socket), server.ssl), idle_timer(stream.get_executor()),
-          delay_timer(stream.get_executor()) {}
+          delay_timer(stream.get_executor()), stray_timer(stream.get_executor()),
+          write_done(stream.get_executor()) {}
 
     /// An abortive close: SO_LINGER 0 makes the kernel send RST instead of FIN.
     void reset() {
@@ -71,6 +82,8 @@ struct fake_stripe::impl::connection {
         stream.next_layer().close(ignored);
         idle_timer.cancel();
         delay_timer.cancel();
+        stray_timer.cancel();
+        write_done.cancel();
     }
 
     /// Plain TCP close (no close_notify): pending operations finish with an error.
@@ -82,12 +95,18 @@ struct fake_stripe::impl::connection {
         stream.next_layer().close(ignored);
         idle_timer.cancel();
         delay_timer.cancel();
+        stray_timer.cancel();
+        write_done.cancel();
     }
 
     std::uint64_t id;
     beast::ssl_stream<tcp::socket> stream;
     asio::steady_timer idle_timer;
     asio::steady_timer delay_timer;
+    asio::steady_timer stray_timer; // a stray sent after stray_delay
+    asio::steady_timer write_done; // wakes a write waiting for the one in progress (a late stray)
+    bool writing = false; // a write is in progress: the next waits, so two never interleave
+    std::string held_stray; // stray_before_next_answer: sent just before the next answer
     beast::flat_buffer buffer;
     std::optional<http::request_parser<http::string_body>> parser;
     reply outgoing; // the answer being sent, kept for its strings' capacity
@@ -323,8 +342,32 @@ asio::awaitable<void> fake_stripe::impl::converse(const std::shared_ptr<connecti
     }
 }
 
+asio::awaitable<void> fake_stripe::impl::wait_to_write(connection& c) {
+    while (c.writing && !c.closed) {
+        c.write_done.expires_at(std::chrono::steady_clock::time_point::max());
+        co_await c.write_done.async_wait(nothrow);
+    }
+}
+
+asio::awaitable<void> fake_stripe::impl::send_stray_later(std::shared_ptr<connection> self, std::string stray,
+                                                          std::chrono::milliseconds after) {
+    connection& c = *self;
+    c.stray_timer.expires_after(after);
+    co_await c.stray_timer.async_wait(nothrow);
+    co_await wait_to_write(c);
+    if (c.closed) co_return;
+    c.writing = true;
+    co_await asio::async_write(c.stream, asio::buffer(stray), nothrow);
+    c.writing = false;
+    c.write_done.cancel();
+}
+
 asio::awaitable<bool> fake_stripe::impl::send(connection& c) {
+    co_await wait_to_write(c);
+    c.writing = true;
     auto [ec, n] = co_await asio::async_write(c.stream, asio::buffer(c.out), nothrow);
+    c.writing = false;
+    c.write_done.cancel();
     c.sent = n;
     // An oversized answer should not pin megabytes to a long-lived connection.
     if (c.out.capacity() > 1024 * 1024) {
@@ -383,6 +426,12 @@ asio::awaitable<bool> fake_stripe::impl::answer(const std::shared_ptr<connection
     connection& c = *self;
     const request& req = c.parser->get();
     ++c.served;
+    if (!c.held_stray.empty()) { // a stray held for this moment: the client has written its request
+        c.stray_sent = true;
+        c.out.swap(c.held_stray);
+        c.held_stray.clear();
+        if (!co_await send(c)) co_return false;
+    }
     reply& r = c.outgoing;
     stripe->decide(req, r);
     r.keep_alive = r.keep_alive && req.keep_alive() &&
@@ -424,6 +473,9 @@ asio::awaitable<bool> fake_stripe::impl::answer(const std::shared_ptr<connection
         c.stray.clear();
         if (stray_copy) {
             c.stray = c.out;
+            if (r.stray_without_key) remove_field(c.stray, "Idempotency-Key");
+        } else if (r.what == fault::action::unasked_answer) {
+            write_unasked_answer(c.stray);
         } else if (r.what == fault::action::trailing_garbage) {
             // Not HTTP, with a TLS-record-like start and a NUL, where a next response would begin.
             static constexpr char junk[] = "\x16\x03\x01garbage after the response\0\xff\r\n";
@@ -439,7 +491,21 @@ asio::awaitable<bool> fake_stripe::impl::answer(const std::shared_ptr<connection
 
         std::size_t answer_sent = 0, stray_sent = 0;
         bool ok;
-        if (!r.stray_separate || c.stray.empty()) {
+        if (!c.stray.empty() && (r.stray_before_next_answer || r.stray_delay.count() > 0)) {
+            // Counted as sent: a copy that never goes out (the connection closed first) is
+            // over-counted, which only the scripted tests that ask for it can see.
+            ok = co_await send(c);
+            answer_sent = c.sent;
+            stray_sent = answer_size;
+            if (!ok) {
+            } else if (r.stray_before_next_answer) {
+                c.held_stray.swap(c.stray);
+            } else {
+                c.stray_sent = true;
+                asio::co_spawn(c.stream.get_executor(), send_stray_later(self, std::move(c.stray), r.stray_delay),
+                               asio::detached);
+            }
+        } else if (!r.stray_separate || c.stray.empty()) {
             // In the same write: a client that reads the answer finds the stray bytes with it.
             c.out += c.stray;
             ok = co_await send(c);
@@ -468,6 +534,17 @@ asio::awaitable<bool> fake_stripe::impl::answer(const std::shared_ptr<connection
     }
 }
 
+void fake_stripe::impl::write_unasked_answer(std::string& out) {
+    const std::string body = detail::error_json("card_error", "card_declined", "Your card was declined.");
+    out.assign("HTTP/1.1 402 Payment Required\r\nServer: fake_stripe\r\nContent-Type: application/json\r\n");
+    out.append("Content-Length: ");
+    detail::append_number(out, body.size());
+    out.append("\r\nRequest-Id: req_");
+    char id[14];
+    request_ids.fill(id, sizeof id);
+    out.append(id, sizeof id).append("\r\n\r\n").append(body);
+}
+
 void fake_stripe::impl::write_head(connection& c, const request& req, const reply& r, std::size_t length) {
     bool own_content_type = false;
     bool own_connection = false;
@@ -492,9 +569,10 @@ void fake_stripe::impl::write_head(connection& c, const request& req, const repl
     o.append(id, sizeof id).append("\r\n");
     if (auto v = req["Stripe-Version"]; !v.empty() && detail::safe_header_value(v))
         o.append("Stripe-Version: ").append(v).append("\r\n");
-    if (r.login_call)
-        if (auto v = req["Idempotency-Key"]; !v.empty() && v.size() <= 255 && detail::safe_header_value(v))
-            o.append("Idempotency-Key: ").append(v).append("\r\n");
+    // Echoed on the answer to every request that sent one, as Stripe does.
+    if (auto v = req["Idempotency-Key"];
+        opts.echo_idempotency_key && !v.empty() && v.size() <= 255 && detail::safe_header_value(v))
+        o.append("Idempotency-Key: ").append(v).append("\r\n");
     if (r.replayed) o.append("Idempotent-Replayed: true\r\n");
     for (const auto& [name, value] : r.extra_headers) {
         if (beast::iequals(name, "Content-Length")) continue; // the length is always the real one

@@ -87,6 +87,10 @@ private:
     boost::asio::awaitable<bool> answer(const std::shared_ptr<connection>& self);
     boost::asio::awaitable<void> hang(const std::shared_ptr<connection>& self, std::chrono::milliseconds hang_for);
     boost::asio::awaitable<bool> send(connection& c);
+    boost::asio::awaitable<void> wait_to_write(connection& c);
+    boost::asio::awaitable<void> send_stray_later(std::shared_ptr<connection> self, std::string stray,
+                                                  std::chrono::milliseconds after);
+    void write_unasked_answer(std::string& out);
     boost::asio::awaitable<bool> send_oversized(connection& c, const detail::request& req, const detail::reply& r);
 
     void settle_changed();

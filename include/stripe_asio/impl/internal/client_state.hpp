@@ -6,6 +6,7 @@
 #define STRIPE_ASIO_IMPL_INTERNAL_CLIENT_STATE_HPP
 
 #include <stripe_asio/client.hpp>
+#include <stripe_asio/detail/answer_binding.hpp>
 #include <stripe_asio/detail/arena_allocator.hpp>
 #include <stripe_asio/detail/base_url.hpp>
 #include <stripe_asio/detail/block_cache.hpp>
@@ -83,7 +84,7 @@ struct stat_counters {
         rate_limited{0}, retries_throttled{0}, budget_refusals{0}, budget_waiters{0}, limited_answers{0},
         limited_global_rate{0}, limited_endpoint_rate{0}, limited_global_concurrency{0},
         limited_endpoint_concurrency{0}, limited_resource_specific{0}, shared_reserved{0}, shared_fallbacks{0},
-        shared_failures{0}, redis_connections{0};
+        shared_failures{0}, redis_connections{0}, answers_refused{0};
 };
 
 inline void bump(std::atomic<std::uint64_t>& c, std::int64_t by = 1) noexcept {
@@ -195,6 +196,7 @@ public:
         return share;
     }
     retry_budget budget;
+    answer_binding binding{cfg.key_echo}; ///< what binds an answer to its request (strand only)
     std::vector<std::unique_ptr<connection>> connections;
     intrusive_list<call_state, live_call_tag> calls; ///< live calls, for shutdown
     jitter_source jitter;

@@ -1,0 +1,122 @@
+// Whether a complete answer read on a connection is the answer to the request written on it,
+// sans-io. HTTP/1.1 matches answers to requests by their order alone, so an answer that arrives
+// late (a middlebox's replay, a server's duplicate, an answer nobody asked for) is read as the
+// next request's. A login link is a credential, so the client binds an answer to its request by
+// what the answer carries, not only by the connection it came on:
+// - Stripe echoes the request's `Idempotency-Key` on the answer to every request that sent one.
+//   An answer with another key is another request's. Once the server has shown that it echoes
+//   (key_echo_policy::learn), or when told it does (required), an answer to a keyed request that
+//   lacks the key is not this request's either.
+// - Stripe's `Request-Id` is unique per request: an answer repeating a recent answer's id is a
+//   copy, unless it echoes this request's own key (then it is this request's own answer, replayed).
+// - An answer to a request without a key (GET, DELETE) that names an object must name the one the
+//   request's path asked for.
+// What HTTP/1.1 cannot rule out: an answer with neither key nor Request-Id, or a server that
+// never echoes keys and sends a fresh Request-Id with an answer nobody asked for.
+#ifndef STRIPE_ASIO_DETAIL_ANSWER_BINDING_HPP
+#define STRIPE_ASIO_DETAIL_ANSWER_BINDING_HPP
+
+#include <stripe_asio/key_echo_policy.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+namespace stripe_asio::detail {
+
+/// Digests of the Request-Ids of the last `capacity` answers a client accepted, to know a copy.
+/// A collision only refuses an answer, which is then asked for again.
+class recent_request_ids {
+public:
+    static constexpr std::size_t capacity = 256;
+
+    bool contains(std::string_view id) const noexcept {
+        const std::uint64_t d = digest(id);
+        for (std::size_t i = 0; i < size_; ++i)
+            if (ids_[i] == d) return true;
+        return false;
+    }
+    void remember(std::string_view id) noexcept {
+        ids_[next_] = digest(id);
+        next_ = (next_ + 1) % capacity;
+        if (size_ < capacity) ++size_;
+    }
+
+private:
+    static std::uint64_t digest(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
+
+    std::array<std::uint64_t, capacity> ids_{};
+    std::size_t next_ = 0;
+    std::size_t size_ = 0;
+};
+
+/// The fields of an answer that bind it to its request.
+struct answer_marks {
+    std::string_view sent_key; ///< the request's Idempotency-Key; empty: it sent none
+    std::string_view echoed_key; ///< the answer's Idempotency-Key field, or empty
+    std::string_view request_id; ///< the answer's Request-Id field, or empty
+};
+
+/// One client's judge of answers: what it learned of the server, and the answers it accepted.
+class answer_binding {
+public:
+    explicit answer_binding(key_echo_policy policy = key_echo_policy::learn) noexcept : policy_(policy) {}
+
+    /// Null when the answer is the request's (then it is remembered), else why it is not.
+    const char* judge(const answer_marks& a) noexcept {
+        bool bound_by_key = false;
+        if (!a.sent_key.empty()) {
+            if (!a.echoed_key.empty()) {
+                if (a.echoed_key != a.sent_key)
+                    return "the answer's Idempotency-Key is another request's: the connection was out of step";
+                bound_by_key = true;
+                if (policy_ == key_echo_policy::learn) server_echoes_ = true;
+            } else if (expects_echo()) {
+                return "the answer does not echo the request's Idempotency-Key, which this server echoes: "
+                       "the connection was out of step";
+            }
+        }
+        if (!a.request_id.empty()) {
+            if (!bound_by_key && recent_.contains(a.request_id))
+                return "the answer repeats an earlier answer's Request-Id: a copy, not this request's answer";
+            recent_.remember(a.request_id);
+        }
+        return nullptr;
+    }
+
+    /// Whether an answer to a keyed request must carry the key.
+    bool expects_echo() const noexcept {
+        return policy_ == key_echo_policy::required || (policy_ == key_echo_policy::learn && server_echoes_);
+    }
+
+private:
+    key_echo_policy policy_;
+    bool server_echoes_ = false; ///< an answer has echoed its request's key (learn)
+    recent_request_ids recent_;
+};
+
+/// The object a keyless request's path names (its last segment, when that is a Stripe id such as
+/// acct_1Nv0FGQ9RKHgCVdK), or empty. A Stripe id is a lowercase prefix, '_', then a part with a
+/// digit or a capital letter: resource names (login_links, external_accounts) have neither.
+inline std::string_view asked_object_id(std::string_view target) noexcept {
+    target = target.substr(0, target.find('?'));
+    const std::size_t slash = target.rfind('/');
+    const std::string_view last = slash == target.npos ? target : target.substr(slash + 1);
+    const std::size_t underscore = last.find('_');
+    if (underscore == last.npos || underscore == 0) return {};
+    for (char ch : last.substr(0, underscore))
+        if (ch < 'a' || ch > 'z') return {};
+    bool random_part = false;
+    for (char ch : last.substr(underscore + 1)) {
+        const bool lower = ch >= 'a' && ch <= 'z', upper = ch >= 'A' && ch <= 'Z', digit = ch >= '0' && ch <= '9';
+        if (!(lower || upper || digit || ch == '_')) return {};
+        random_part = random_part || upper || digit;
+    }
+    return random_part ? last : std::string_view{};
+}
+
+} // namespace stripe_asio::detail
+
+#endif
