@@ -121,7 +121,8 @@ std::map<std::string, long> counts_of(const std::string& line) {
 std::map<std::string, long> run_fleet(const fake_stripe& server, const std::string& redis_url, int seconds,
                                       int processes = members, int clients_per_member = 2) {
     std::vector<member> fleet;
-    for (int i = 0; i < processes; ++i) fleet.push_back(launch(server, redis_url, seconds, clients_per_member, processes * clients_per_member));
+    for (int i = 0; i < processes; ++i)
+        fleet.push_back(launch(server, redis_url, seconds, clients_per_member, processes * clients_per_member));
     wait_all(fleet, std::chrono::seconds(seconds + 30));
     std::map<std::string, long> total;
     for (member& m : fleet) {
@@ -163,9 +164,9 @@ TEST_CASE("fleet: 4 processes x 2 clients started together share 25/s through Re
     constexpr int seconds = 18;
     auto total = run_fleet(server, redis.url(), seconds);
     double used = budget_used(server, seconds);
-    MESSAGE("shared: ok=" << total["ok"] << " rate_limited=" << total["rate_limited"] << " refused="
-                          << total["refused"] << " reservations=" << total["reservations"]
-                          << " fallbacks=" << total["fallbacks"] << " budget used=" << used * 100 << " %");
+    MESSAGE("shared: ok=" << total["ok"] << " rate_limited=" << total["rate_limited"] << " refused=" << total["refused"]
+                          << " reservations=" << total["reservations"] << " fallbacks=" << total["fallbacks"]
+                          << " budget used=" << used * 100 << " %");
     CHECK(total["rate_limited"] == 0);
     CHECK(total["other"] == 0);
     CHECK(total["fallbacks"] == 0); // the first calls waited for Redis rather than take a share

@@ -3,8 +3,9 @@
 // Stripe-Rate-Limited-Reason (global-rate or endpoint-rate) and counts against neither. Each
 // limit is a GCRA cell: a request at t fits when t >= tat - tolerance, and moves tat on by one
 // interval. With `sliding_window`, each limit instead admits a request only while fewer than
-// floor(rate) were admitted in the second up to and including its arrival. Counts of admitted requests per whole second since start let a test check that no
-// second saw more than the limit allows.
+// floor(rate) were admitted in the second up to and including its arrival. Counts of admitted
+// requests (and of refused ones) per whole second since start let a test check that no second
+// saw more than the limit allows.
 #ifndef STRIPE_ASIO_SRC_TESTING_FAKE_STRIPE_RATE_LIMITS_HPP
 #define STRIPE_ASIO_SRC_TESTING_FAKE_STRIPE_RATE_LIMITS_HPP
 

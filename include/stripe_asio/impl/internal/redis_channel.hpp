@@ -5,11 +5,11 @@
 // flight, waits a backoff that doubles from reconnect_min to reconnect_max, and connects again,
 // until closed. A command sent while it is not connected fails at once: the caller decides what
 // to do without Redis (the shared budget falls back to a local share). The one exception is the
-// first connection attempt: commands sent before it ends wait for it, and go out once it is made
-// (or fail with its error), so a client just made asks Redis rather than falling back. Every handler runs on the
-// channel's executor, never inside send() or close(): a reply's handler is called as the reply is
-// read (no hop through the executor's queue), a failure's is posted. Needs hiredis
-// (STRIPE_ASIO_WITH_REDIS). Engine-only.
+// first connection attempt: commands sent before it ends wait for it, and go out once it is
+// made (or fail with its error), so a client just made asks Redis rather than falling back.
+// Every handler runs on the channel's executor, never inside send() or close(): a reply's
+// handler is called as the reply is read (no hop through the executor's queue), a failure's is
+// posted. Needs hiredis (STRIPE_ASIO_WITH_REDIS). Engine-only.
 #ifndef STRIPE_ASIO_IMPL_INTERNAL_REDIS_CHANNEL_HPP
 #define STRIPE_ASIO_IMPL_INTERNAL_REDIS_CHANNEL_HPP
 
