@@ -57,7 +57,7 @@ constexpr std::string_view usage_text =
     "                        [--requests N | --duration SECONDS] [--warmup N]\n"
     "                        [--concurrency C] [--connections P] [--threads T] [--single-threaded]\n"
     "                        [--mode pooled|connect-per-call] [--json FILE|-] [--no-progress]\n"
-    "                        [--pending N] [--fake-stripe PATH] [--shared-budget URL]\n"
+    "                        [--pending N] [--fake-stripe PATH] [--shared-budget URL [--fleet-size N]]\n"
     "\n"
     "Makes login links with stripe-asio as fast as C concurrent callers can, and reports links/s,\n"
     "latency percentiles, client CPU, allocations and memory per link.\n"
@@ -87,6 +87,8 @@ constexpr std::string_view usage_text =
     "  --shared-budget URL  reserve every attempt in a shared rate budget at this Redis\n"
     "                     (redis://host:port): measures what the round trip costs. Its rates are\n"
     "                     set out of reach (1e6/s) unless --rate-budget keeps Stripe's\n"
+    "  --fleet-size N     with --shared-budget: the processes sharing it (config.shared_budget.\n"
+    "                     fleet_size, default 1); while Redis cannot be reached each keeps 1/N\n"
     "  --budget-rate R    keep the rate budget on, at R requests/s for the account and each\n"
     "                     endpoint (local, or shared with --shared-budget): compares the two at\n"
     "                     one pace\n"
@@ -132,6 +134,7 @@ struct options {
     std::uint64_t pending = 0;
     std::string fake_stripe;
     std::string shared_budget; ///< config.shared_budget.url
+    unsigned fleet_size = 1; ///< config.shared_budget.fleet_size
     double budget_rate = 0; ///< > 0: the budgets' rate, for paced comparisons
 };
 
@@ -189,6 +192,8 @@ options parse_options(int argc, char** argv) {
             o.rate_budget = true;
         } else if (arg == "--shared-budget") {
             o.shared_budget = value();
+        } else if (arg == "--fleet-size") {
+            o.fleet_size = static_cast<unsigned>(parse_count(arg, value(), 1, 100'000));
         } else if (arg == "--budget-rate") {
             o.budget_rate = static_cast<double>(parse_count(arg, value(), 1, 1'000'000));
         } else if (arg == "--mode") {
@@ -213,6 +218,7 @@ options parse_options(int argc, char** argv) {
     if (!o.ca_file.empty() && o.base_url.empty()) usage_error("--ca-file goes with --base-url");
     if (!o.fake_stripe.empty() && !o.base_url.empty()) usage_error("--fake-stripe and --base-url go one at a time");
     if (o.pending > 0 && o.mode != mode_kind::pooled) usage_error("--pending measures the pooled client");
+    if (o.fleet_size != 1 && o.shared_budget.empty()) usage_error("--fleet-size goes with --shared-budget");
     if (o.api_key.empty()) {
         const char* env = std::getenv("STRIPE_API_KEY");
         o.api_key = !o.base_url.empty() && env && *env ? env : fake_stripe_key;
@@ -688,6 +694,7 @@ int load_main(const options& o) {
     if (!o.shared_budget.empty()) {
         cfg.rate_budget.enabled = true;
         cfg.shared_budget.url = o.shared_budget;
+        cfg.shared_budget.fleet_size = o.fleet_size;
         if (!o.rate_budget && o.budget_rate == 0) { // the round trip's cost, not Stripe's ceiling
             cfg.rate_budget.account_per_second = 1e6;
             cfg.rate_budget.endpoint_per_second = 1e6;

@@ -25,7 +25,7 @@ constexpr std::string_view usage_text =
     "usage: fake-stripe [--port N] [--address A] [--cert PEM_FILE --key PEM_FILE]\n"
     "                   [--api-key K] [--ca-out FILE] [--print-ca] [--idle-timeout-ms N]\n"
     "                   [--fault F]... [--random-faults RATE [--seed N]]\n"
-    "                   [--account-rate R] [--endpoint-rate R] [--rate-burst N]\n"
+    "                   [--account-rate R] [--endpoint-rate R] [--rate-burst N] [--sliding-window]\n"
     "\n"
     "A Stripe-shaped HTTPS server answering POST /v1/accounts/{account}/login_links.\n"
     "\n"
@@ -56,8 +56,11 @@ constexpr std::string_view usage_text =
     "                       authenticated /v1 requests over R per second (default 0: no limit)\n"
     "  --endpoint-rate R    the same per endpoint (endpoint-rate), login links being one\n"
     "  --rate-burst N       requests each limit lets through at once after a lull (default 1)\n"
+    "  --sliding-window     instead of a token bucket, each limit admits at most R requests in\n"
+    "                       any window of one second (sliding; no burst): stricter than Stripe\n"
     "                       GET /_fake_stripe/rate_stats answers the requests let through in\n"
-    "                       each second since start, and the 429s, as JSON\n"
+    "                       each second since start, and the 429s (in all and by second), as\n"
+    "                       JSON\n"
     "  --help               this text\n"
     "\n"
     "Prints 'listening on https://HOST:PORT' once ready.\n";
@@ -173,6 +176,8 @@ int main(int argc, char** argv) {
         } else if (arg == "--rate-burst") {
             opts.rate_limits.burst = static_cast<double>(parse_number(arg, value(), 1'000'000));
             if (opts.rate_limits.burst < 1) usage_error("--rate-burst must be at least 1");
+        } else if (arg == "--sliding-window") {
+            opts.rate_limits.sliding_window = true;
         } else if (arg == "--seed") {
             opts.random_faults.seed = parse_number(arg, value(), std::numeric_limits<unsigned long>::max());
         } else {

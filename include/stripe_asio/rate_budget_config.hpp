@@ -31,13 +31,22 @@ struct rate_budget_config {
     /// errc::rate_budget_exhausted. 0: as long as the call's deadline allows. An interactive
     /// server sets a few seconds: a person would rather see "busy, try again" than wait.
     std::chrono::milliseconds max_wait{0};
-    /// Requests each budget lets go at once after a lull (at least 1).
+    /// Each budget paces at this share of its rate (the figure above, or Stripe's): a send
+    /// leaves a few milliseconds early or late (timers, threads, the network, other servers of
+    /// a fleet), and a limiter counting any one-second window sees sends paced at the full rate
+    /// bunch up past it. 0.9 keeps 25/s at 22.5/s, room for about 100 ms of jitter a second.
+    /// 1: the full rate.
+    double headroom = 0.9;
+    /// Requests each budget lets go at once after a lull (at least 1). A budget lets through
+    /// at most burst + rate (after headroom) in any one second: keep that under the limit.
     double burst = 1;
     /// After a 429 whose Stripe-Rate-Limited-Reason names a budget, that budget's rate is
     /// multiplied by this (0 < factor <= 1; 1: no backoff)...
-    double backoff_factor = 0.5;
+    double backoff_factor = 0.75;
     /// ...then climbs back by this share of its configured rate per second without a 429.
-    double recovery_per_second = 0.1;
+    /// With the defaults a 429 costs the budget about an eighth of a second's requests: one
+    /// is most often a few sends that bunched up, not a budget too large.
+    double recovery_per_second = 0.25;
 };
 
 } // namespace stripe_asio

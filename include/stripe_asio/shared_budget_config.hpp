@@ -31,7 +31,9 @@ struct shared_budget_config {
     unsigned fleet_size = 1;
     /// Connections to Redis; reservations are pipelined on them.
     std::size_t connections = 2;
-    /// Name lookup, TCP, TLS, AUTH and SELECT together.
+    /// Name lookup, TCP, TLS, AUTH and SELECT together. A client just made holds the calls that
+    /// come before its first connection attempt ends (this long at most, never past a call's
+    /// deadline), so they take room in Redis rather than the local share.
     std::chrono::milliseconds connect_timeout{1000};
     /// A reservation whose answer takes longer is made from the local share instead, and the
     /// connection is dropped and made again.

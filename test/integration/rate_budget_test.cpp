@@ -59,6 +59,20 @@ TEST_CASE("rate budget: a burst kept to the endpoint's 25/s meets no 429 from a 
     for (std::uint64_t n : server.admitted_per_second()) CHECK(n <= 25 + 3);
 }
 
+TEST_CASE("rate budget: the defaults meet no 429 from a server admitting 25 in any one-second window") {
+    fake_stripe::options strict;
+    strict.rate_limits.account_per_second = 25;
+    strict.rate_limits.endpoint_per_second = 25;
+    strict.rate_limits.sliding_window = true; // however the sends bunch up, never a 26th
+    fake_stripe server(strict);
+    auto cfg = config_for(server);
+    cfg.rate_budget.enabled = true;
+    auto r = burst_of(cfg, 60); // 2.6 s at the paced 22.5/s
+    CHECK(r.ok == 60);
+    CHECK(r.rate_limited == 0);
+    CHECK(server.rate_limited_answers() == 0);
+}
+
 TEST_CASE("rate budget: without it, the same burst meets 429s that name the endpoint's rate") {
     fake_stripe server(limited_to(25, 3));
     auto cfg = config_for(server); // budgets off

@@ -100,6 +100,49 @@ TEST_CASE("shared budget: without it, the same two clients each keep their own 2
     CHECK(t.ok + t.rate_limited == 40);
 }
 
+TEST_CASE("shared budget: calls made as the client is made wait for its first connection and take room in Redis") {
+    redis_process redis;
+    fake_stripe server(limited_to(25, 3));
+    asio::io_context io;
+    stripe_asio::client c(io, shared_config(server, redis.url()));
+    REQUIRE(c.stats().shared_budget_connections == 0);
+    auto t = burst(io, {&c}, 5); // asked before any connection to Redis is up
+    CHECK(t.ok == 5);
+    CHECK(c.stats().shared_budget_reservations == 5);
+    CHECK(c.stats().shared_budget_fallbacks == 0);
+}
+
+TEST_CASE("shared budget: a first connection that hangs holds the calls for its connect timeout, then the local "
+          "share") {
+    asio::io_context listener_io;
+    // Takes the connection (the kernel's backlog) and never answers: AUTH waits for ever.
+    asio::ip::tcp::acceptor silent(listener_io, {asio::ip::make_address("127.0.0.1"), 0});
+    fake_stripe server(limited_to(25, 3));
+    asio::io_context io;
+    auto cfg = shared_config(server, "redis://:pw@127.0.0.1:" + std::to_string(silent.local_endpoint().port()));
+    cfg.shared_budget.connect_timeout = 300ms;
+    cfg.shared_budget.command_timeout = 300ms;
+    auto started = std::chrono::steady_clock::now();
+    stripe_asio::client c(io, cfg);
+    auto t = burst(io, {&c}, 3);
+    auto took = std::chrono::steady_clock::now() - started;
+    CHECK(t.ok == 3);
+    CHECK(c.stats().shared_budget_fallbacks == 3);
+    CHECK(c.stats().shared_budget_reservations == 0);
+    CHECK(took >= 300ms); // they waited for the attempt rather than fall back at once
+    CHECK(took < 300ms + 300ms + 1s); // and no longer than it, and the answer's time, allow
+
+    // A call whose deadline comes first is not held past it.
+    stripe_asio::client d(io, cfg);
+    stripe_asio::request_options short_deadline;
+    short_deadline.call_timeout = 100ms;
+    std::optional<error_code> ended;
+    started = std::chrono::steady_clock::now();
+    d.create_login_link("acct_1032D82eZvKYlo2C", short_deadline, [&](error_code ec, auto, auto) { ended = ec; });
+    REQUIRE(run_until(io, [&] { return ended.has_value(); }));
+    CHECK(std::chrono::steady_clock::now() - started < 290ms);
+}
+
 TEST_CASE("shared budget: with Redis down from the start, calls take the local share (budget / fleet size)") {
     unsigned short closed_port = [] {
         asio::io_context io;

@@ -172,6 +172,7 @@ TEST_CASE("engine seam: a 500 is retried after its backoff on the same connectio
 TEST_CASE("engine seam: the rate limiter holds a call until its token is due, to the tick") {
     auto cfg = seam_config();
     cfg.rate_budget.enabled = true;
+    cfg.rate_budget.headroom = 1; // the configured rates exactly, to the tick
     cfg.rate_budget.account_per_second = 2; // one every 500 ms
     cfg.rate_budget.burst = 1;
     seam s(cfg);
@@ -196,6 +197,7 @@ TEST_CASE("engine seam: a call whose budget has room only after its deadline fai
           "nothing") {
     auto cfg = seam_config();
     cfg.rate_budget.enabled = true;
+    cfg.rate_budget.headroom = 1; // the configured rates exactly, to the tick
     cfg.rate_budget.account_per_second = 1;
     seam s(cfg);
     s.peer.respond = link_for;
@@ -222,6 +224,7 @@ TEST_CASE("engine seam: a call whose budget has room only after its deadline fai
 TEST_CASE("engine seam: rate_budget.max_wait refuses a longer wait at once, however far the deadline") {
     auto cfg = seam_config();
     cfg.rate_budget.enabled = true;
+    cfg.rate_budget.headroom = 1; // the configured rates exactly, to the tick
     cfg.rate_budget.account_per_second = 2; // one every 500 ms
     cfg.rate_budget.max_wait = 600ms;
     seam s(cfg);
@@ -243,6 +246,7 @@ TEST_CASE("engine seam: rate_budget.max_wait refuses a longer wait at once, howe
 TEST_CASE("engine seam: calls waiting for the budget are bounded by max_pending") {
     auto cfg = seam_config();
     cfg.rate_budget.enabled = true;
+    cfg.rate_budget.headroom = 1; // the configured rates exactly, to the tick
     cfg.rate_budget.account_per_second = 1;
     cfg.max_pending = 1;
     seam s(cfg);
@@ -265,8 +269,11 @@ TEST_CASE("engine seam: calls waiting for the budget are bounded by max_pending"
 TEST_CASE("engine seam: a 429 for the endpoint's rate is not retried, says why, and its budget backs off") {
     auto cfg = seam_config();
     cfg.rate_budget.enabled = true;
+    cfg.rate_budget.headroom = 1; // the configured rates exactly, to the tick
     cfg.rate_budget.account_per_second = 100;
     cfg.rate_budget.endpoint_per_second = 10; // one every 100 ms
+    cfg.rate_budget.backoff_factor = 0.5;
+    cfg.rate_budget.recovery_per_second = 0.1;
     seam s(cfg);
     int seen = 0;
     s.peer.respond = [&](const seen_request& req) -> std::optional<peer_reply> {

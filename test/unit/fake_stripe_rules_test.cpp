@@ -347,6 +347,31 @@ TEST_CASE("fake_stripe rules: rate limits like Stripe's, 429 with the reason, be
     CHECK(r.status == 401);
 }
 
+TEST_CASE("fake_stripe rules: a sliding window admits at most the rate in any second, however the arrivals fall") {
+    auto s = settings();
+    s.rate_limits.endpoint_per_second = 3;
+    s.rate_limits.burst = 10; // unused by the window
+    s.rate_limits.sliding_window = true;
+    rules stripe(s);
+    const auto t0 = std::chrono::steady_clock::now();
+    reply r;
+    int key = 0;
+    auto status_at = [&](std::chrono::milliseconds at) {
+        stripe.decide(login_request("acct_1032D82eZvKYlo2C", "key-" + std::to_string(++key)), r, t0 + at);
+        return r.status;
+    };
+    // Three spread over the second's end: a token bucket of 3/s would let the fourth through.
+    CHECK(status_at(0ms) == 200);
+    CHECK(status_at(700ms) == 200);
+    CHECK(status_at(990ms) == 200);
+    CHECK(status_at(1000ms) == 429); // a window closed at both ends still holds the one at 0
+    CHECK(r.extra_headers.at(0).second == "endpoint-rate");
+    CHECK(status_at(1001ms) == 200); // the one at 0 has left the window
+    CHECK(status_at(1500ms) == 429); // 700, 990 and 1001 are within it; a refusal takes no room
+    CHECK(status_at(1701ms) == 200);
+    CHECK(stripe.limits().refused() == 2);
+}
+
 TEST_CASE("fake_stripe rules: rate stats as JSON, without authentication") {
     auto s = settings();
     s.rate_limits.account_per_second = 1;
@@ -361,5 +386,6 @@ TEST_CASE("fake_stripe rules: rate stats as JSON, without authentication") {
     const auto v = boost::json::parse(r.body);
     CHECK(v.at("rate_limited").as_int64() == 1);
     CHECK(v.at("admitted_per_second").as_array().at(0).as_int64() == 1);
+    CHECK(v.at("rate_limited_per_second").as_array().at(0).as_int64() == 1);
 }
 } // TEST_SUITE("unit")

@@ -4,7 +4,9 @@
 #include <stripe_asio/detail/rate_budgets.hpp>
 
 #include <chrono>
+#include <optional>
 #include <set>
+#include <vector>
 #include <string>
 
 using namespace std::chrono_literals;
@@ -21,12 +23,42 @@ namespace {
 const time_point t0 = time_point{} + 1h;
 const time_point no_deadline = time_point::max();
 
+/// Budgets paced at the full rate, with round backoff figures, for arithmetic to the tick.
 rate_budget_config budgets_of(double account, double endpoint, double burst = 1) {
     rate_budget_config cfg;
     cfg.account_per_second = account;
     cfg.endpoint_per_second = endpoint;
     cfg.burst = burst;
+    cfg.headroom = 1;
+    cfg.backoff_factor = 0.5;
+    cfg.recovery_per_second = 0.1;
     return cfg;
+}
+
+/// Send times of a caller that always has one more call: each reserves as the one before goes.
+std::vector<time_point> sends_until(rate_budgets& b, std::size_t endpoint, time_point from, time_point until,
+                                    std::optional<time_point> limited_at = std::nullopt) {
+    std::vector<time_point> sends;
+    time_point now = from;
+    while (now < until) {
+        if (limited_at && now >= *limited_at) {
+            b.rate_limited(rate_limit_reason::endpoint_rate, endpoint, now);
+            limited_at.reset();
+        }
+        now += b.reserve(endpoint, now, no_deadline).wait;
+        if (now < until) sends.push_back(now);
+    }
+    return sends;
+}
+
+/// The most sends in any window of `length`, closed at both ends.
+std::size_t most_within(const std::vector<time_point>& sends, std::chrono::nanoseconds length) {
+    std::size_t most = 0;
+    for (std::size_t first = 0, last = 0; last < sends.size(); ++last) {
+        while (sends[last] - sends[first] > length) ++first;
+        most = std::max(most, last - first + 1);
+    }
+    return most;
 }
 
 } // namespace
@@ -136,6 +168,31 @@ TEST_CASE("rate budgets: a cut never lets a burst through at once") {
     CHECK(at_once == 10);
     b.rate_limited(rate_limit_reason::endpoint_rate, e, t0);
     CHECK(b.reserve(e, t0, no_deadline).wait > 0ms); // the bucket stays as empty as it was
+}
+
+TEST_CASE("rate budgets: by default a budget paces under the limit, with room for jitter, and uses most of it") {
+    rate_budgets b(rate_budget_config{}, false); // a test key: 25/s for the account and the endpoint
+    auto e = b.endpoint("POST /v1/accounts/:account/login_links");
+    auto sends = sends_until(b, e, t0, t0 + 20s);
+    // A limiter counting any one-second window: sends that arrive up to 40 ms early or late
+    // still put at most 25 in one, as long as no window of 1.08 s holds more.
+    CHECK(most_within(sends, 1080ms) <= 25);
+    CHECK(most_within(sends, 1000ms) <= 24);
+    CHECK(sends.size() >= 20 * 25 * 85 / 100); // at least 85 % of the limit used
+    rate_budgets live(rate_budget_config{}, true);
+    CHECK(live.account_rate(t0) == doctest::Approx(90)); // 100/s for a live key, paced at 90 %
+}
+
+TEST_CASE("rate budgets: by default one 429 costs a budget less than a fifth of a second's requests") {
+    rate_budgets kept(rate_budget_config{}, false), limited(rate_budget_config{}, false);
+    auto e = kept.endpoint("POST /v1/accounts/:account/login_links");
+    REQUIRE(limited.endpoint("POST /v1/accounts/:account/login_links") == e);
+    auto all = sends_until(kept, e, t0, t0 + 10s);
+    auto fewer = sends_until(limited, e, t0, t0 + 10s, t0 + 5s);
+    INFO("sends without a 429: " << all.size() << ", with one: " << fewer.size());
+    CHECK(fewer.size() < all.size());
+    CHECK(all.size() - fewer.size() <= 4); // 22.5/s: a fifth of a second is 4.5 requests
+    CHECK(limited.endpoint_rate(e, t0 + 6100ms) == doctest::Approx(kept.endpoint_rate(e, t0 + 6100ms))); // back in 1 s
 }
 
 TEST_CASE("rate budgets: a call whose deadline has passed is not refused by the budget") {

@@ -1,8 +1,11 @@
-// Input checks done before anything is sent: account ids, idempotency keys, API keys, header values.
+// Input checks done before anything is sent: account ids, idempotency keys, API keys, header values;
+// and a configuration field's range.
 #include <doctest/doctest.h>
 
 #include <stripe_asio/detail/validation.hpp>
+#include <stripe_asio/stripe_asio.hpp>
 
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -102,6 +105,19 @@ TEST_CASE("header value: printable ASCII and spaces only") {
     CHECK_FALSE(is_safe_header_value("nul\0here"sv));
     CHECK_FALSE(is_safe_header_value("del\x7f"));
     CHECK_FALSE(is_safe_header_value("caf\xC3\xA9"));
+}
+
+TEST_CASE("config: rate_budget.headroom is a share in (0, 1]") {
+    stripe_asio::config cfg;
+    cfg.api_key = "sk_test_123";
+    CHECK(cfg.rate_budget.headroom == 0.9);
+    CHECK_NOTHROW(cfg.validate());
+    for (double h : {0.0, -0.5, 1.01, std::numeric_limits<double>::quiet_NaN()}) {
+        cfg.rate_budget.headroom = h;
+        CHECK_THROWS_AS(cfg.validate(), stripe_asio::error_with_diagnostics);
+    }
+    cfg.rate_budget.headroom = 1;
+    CHECK_NOTHROW(cfg.validate());
 }
 
 } // TEST_SUITE("unit")

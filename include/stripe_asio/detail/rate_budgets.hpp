@@ -102,13 +102,12 @@ public:
 
     rate_budgets(const rate_budget_config& cfg, bool live_key)
         : enabled_(cfg.enabled), cfg_(cfg),
-          account_(cfg.account_per_second > 0 ? cfg.account_per_second : (live_key ? 100.0 : 25.0), cfg.burst,
-                   cfg.recovery_per_second) {
-        endpoints_.emplace_back(cfg.endpoint_per_second, cfg.burst, cfg.recovery_per_second);
+          account_(paced(cfg.account_per_second > 0 ? cfg.account_per_second : (live_key ? 100.0 : 25.0))) {
+        endpoints_.push_back(paced(cfg.endpoint_per_second));
         index_names_.emplace_back("(other endpoints)");
         for (const endpoint_budget& e : cfg.endpoints) {
             if (names_.count(e.endpoint) != 0 || endpoints_.size() >= max_endpoints) continue;
-            endpoints_.emplace_back(e.per_second, cfg.burst, cfg.recovery_per_second);
+            endpoints_.push_back(paced(e.per_second));
             index_names_.push_back(e.endpoint);
             names_.emplace(e.endpoint, endpoints_.size() - 1);
         }
@@ -122,7 +121,7 @@ public:
         if (endpoints_.size() >= max_endpoints) return shared_endpoint;
         // The budget first: out of memory in between leaves a budget no name points at, not a
         // name pointing at no budget.
-        endpoints_.emplace_back(cfg_.endpoint_per_second, cfg_.burst, cfg_.recovery_per_second);
+        endpoints_.push_back(paced(cfg_.endpoint_per_second));
         try {
             index_names_.emplace_back(name);
             try {
@@ -171,12 +170,18 @@ public:
         }
     }
 
+    /// The rates in force at `now`: the headroom's share of each limit, or less after a 429.
     double account_rate(clock::time_point now) const noexcept { return account_.rate(now); }
     double endpoint_rate(std::size_t endpoint, clock::time_point now) const noexcept {
         return endpoints_[endpoint < endpoints_.size() ? endpoint : shared_endpoint].rate(now);
     }
 
 private:
+    /// A budget for a limit of `per_second`, paced under it by the headroom.
+    paced_budget paced(double per_second) const noexcept {
+        return paced_budget(per_second * std::clamp(cfg_.headroom, 0.01, 1.0), cfg_.burst, cfg_.recovery_per_second);
+    }
+
     bool enabled_;
     rate_budget_config cfg_;
     paced_budget account_;

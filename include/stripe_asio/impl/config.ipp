@@ -77,6 +77,8 @@ STRIPE_ASIO_DECL void config::validate() const {
     if (rb.max_wait > std::chrono::hours(24))
         fail(errc::invalid_config, "config.rate_budget.max_wait must be at most a day");
     if (rb.max_wait.count() < 0) fail(errc::invalid_config, "config.rate_budget.max_wait must not be negative");
+    if (!(rb.headroom > 0 && rb.headroom <= 1))
+        fail(errc::invalid_config, "config.rate_budget.headroom must be in (0, 1]");
     if (!(rb.burst >= 1 && rb.burst <= 1e6)) fail(errc::invalid_config, "config.rate_budget.burst must be at least 1");
     if (!(rb.backoff_factor > 0 && rb.backoff_factor <= 1))
         fail(errc::invalid_config, "config.rate_budget.backoff_factor must be in (0, 1]");

@@ -137,6 +137,10 @@ public:
             double account_per_second = 0;
             double endpoint_per_second = 0;
             double burst = 1; ///< requests each limit lets through at once after a lull
+            /// Instead of a token bucket: at most floor(rate) requests admitted in any window of
+            /// one second, however it falls (sliding, closed at both ends; `burst` unused). A
+            /// stricter limiter than Stripe's, for checks that a client's pacing has margin.
+            bool sliding_window = false;
         };
         rate_limit_options rate_limits;
     };

@@ -2,8 +2,10 @@
 // and each endpoint's, checked on arrival. A request over either is answered 429 rate_limit with
 // Stripe-Rate-Limited-Reason (global-rate or endpoint-rate) and counts against neither. Each
 // limit is a GCRA cell: a request at t fits when t >= tat - tolerance, and moves tat on by one
-// interval. Counts of admitted requests per whole second since start let a test check that no
-// second saw more than the limit allows.
+// interval. With `sliding_window`, each limit instead admits a request only while fewer than
+// floor(rate) were admitted in the second up to and including its arrival. Counts of admitted
+// requests (and of refused ones) per whole second since start let a test check that no second
+// saw more than the limit allows.
 #ifndef STRIPE_ASIO_SRC_TESTING_FAKE_STRIPE_RATE_LIMITS_HPP
 #define STRIPE_ASIO_SRC_TESTING_FAKE_STRIPE_RATE_LIMITS_HPP
 
@@ -11,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
@@ -32,14 +35,17 @@ public:
 
     /// Requests admitted in each whole second since start (index 0: the first second).
     std::vector<std::uint64_t> admitted_per_second() const;
+    /// Requests refused (429) in each whole second since start.
+    std::vector<std::uint64_t> refused_per_second() const;
     std::uint64_t refused() const;
 
 private:
     struct cell {
         clock::time_point tat{};
+        std::deque<clock::time_point> admitted; ///< sliding window: the last second's admissions
     };
-    bool fits(const cell& c, double per_second, clock::time_point now) const;
-    static void take(cell& c, double per_second, clock::time_point now);
+    bool fits(cell& c, double per_second, clock::time_point now) const;
+    void take(cell& c, double per_second, clock::time_point now) const;
 
     fake_stripe::options::rate_limit_options opts_;
     clock::time_point start_;
@@ -47,6 +53,7 @@ private:
     std::map<std::string, cell, std::less<>> endpoints_; ///< bounded: see admit()
     mutable std::mutex stats_mutex_; ///< the counts are read from the test's thread
     std::vector<std::uint64_t> per_second_;
+    std::vector<std::uint64_t> refused_per_second_;
     std::uint64_t refused_ = 0;
 };
 

@@ -83,6 +83,13 @@ void rules::decide(const request& req, reply& r, std::chrono::steady_clock::time
             first = false;
             r.body += std::to_string(n);
         }
+        r.body += "],\"rate_limited_per_second\":[";
+        first = true;
+        for (std::uint64_t n : limits_.refused_per_second()) {
+            if (!first) r.body += ',';
+            first = false;
+            r.body += std::to_string(n);
+        }
         r.body += "],\"rate_limited\":" + std::to_string(limits_.refused()) + "}";
         return;
     }

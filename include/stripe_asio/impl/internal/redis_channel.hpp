@@ -4,10 +4,12 @@
 // connection, a lost one, an answer later than the command timeout) it fails every command in
 // flight, waits a backoff that doubles from reconnect_min to reconnect_max, and connects again,
 // until closed. A command sent while it is not connected fails at once: the caller decides what
-// to do without Redis (the shared budget falls back to a local share). Every handler runs on the
-// channel's executor, never inside send() or close(): a reply's handler is called as the reply is
-// read (no hop through the executor's queue), a failure's is posted. Needs hiredis
-// (STRIPE_ASIO_WITH_REDIS). Engine-only.
+// to do without Redis (the shared budget falls back to a local share). The one exception is the
+// first connection attempt: commands sent before it ends wait for it, and go out once it is
+// made (or fail with its error), so a client just made asks Redis rather than falling back.
+// Every handler runs on the channel's executor, never inside send() or close(): a reply's
+// handler is called as the reply is read (no hop through the executor's queue), a failure's is
+// posted. Needs hiredis (STRIPE_ASIO_WITH_REDIS). Engine-only.
 #ifndef STRIPE_ASIO_IMPL_INTERNAL_REDIS_CHANNEL_HPP
 #define STRIPE_ASIO_IMPL_INTERNAL_REDIS_CHANNEL_HPP
 
@@ -71,6 +73,9 @@ public:
     void start() { boost::asio::co_spawn(ex_, run(shared_from_this()), boost::asio::detached); }
 
     bool ready() const noexcept { return ready_; }
+    /// Its first connection attempt is still under way (bounded by the connect timeout):
+    /// send() queues commands for it.
+    bool starting() const noexcept { return starting_ && !closed_; }
     const counters& stats() const noexcept { return counters_; }
 
     /// Queues `command` (one or more RESP commands, each answered by one reply: `replies`).
@@ -79,7 +84,7 @@ public:
     /// operation_aborted (closed).
     void send(std::string_view command, reply_handler handler, std::size_t replies = 1) {
         namespace error = boost::asio::error;
-        if (!ready_ || closed_)
+        if ((!ready_ && !starting_) || closed_)
             return complete(std::move(handler), closed_ ? error::operation_aborted : error::not_connected);
         if (queue_.size() >= t_.max_queued) return complete(std::move(handler), error::no_buffer_space);
         queue_.push_back(pending{std::move(handler), replies, {}, false});
@@ -296,6 +301,7 @@ private:
         while (!self->closed_) {
             self->reader_ = resp_reader();
             boost::system::error_code ec = co_await self->connect();
+            self->starting_ = false; // what waited for it goes out now, or fails below
             if (!ec && !self->closed_) {
                 ++self->counters_.connects;
                 backoff = self->t_.reconnect_min;
@@ -357,6 +363,7 @@ private:
     std::uint64_t generation_ = 0; ///< moves on with every failed connection
     std::size_t written_ = 0; ///< commands at the queue's front already written
     bool ready_ = false, writing_ = false, closed_ = false, deadline_armed_ = false;
+    bool starting_ = true; ///< until the first connection attempt ends
 
 public:
     /// What Redis said when AUTH or SELECT failed (never holds the password).

@@ -5,6 +5,9 @@
 // command_timeout and never past its deadline; cancellation and shutdown reach it there as in
 // any other wait. With no connection up, or no usable answer in time, the attempt takes room
 // from the client's local share (fallback_share) instead, and the next one asks Redis again.
+// While the channels' first connection attempts are still under way (a client just made), the
+// question waits for them too: a fleet started together would otherwise each take a whole
+// share at once.
 // Needs hiredis (STRIPE_ASIO_WITH_REDIS). Engine-only: included by impl/client.ipp.
 #ifndef STRIPE_ASIO_IMPL_INTERNAL_SHARED_BUDGET_HPP
 #define STRIPE_ASIO_IMPL_INTERNAL_SHARED_BUDGET_HPP
@@ -59,14 +62,27 @@ public:
         unstarted_.clear();
     }
 
-    /// A connected channel, taken in turn; null when none is.
+    /// A connected channel, taken in turn; else one still making its first connection, which
+    /// holds the question until then; null when there is neither.
     redis_channel* ready_channel() noexcept {
         if (channels_.empty()) return nullptr; // closed
         for (std::size_t i = 0; i < channels_.size(); ++i) {
             redis_channel& ch = *channels_[next_++ % channels_.size()]; // started, not closed: alive
             if (ch.ready()) return &ch;
         }
+        for (redis_channel* ch : channels_)
+            if (ch->starting()) return ch;
         return nullptr;
+    }
+
+    /// Whether no channel is connected yet but one is still making its first connection.
+    bool first_connection_pending() const noexcept {
+        bool starting = false;
+        for (redis_channel* ch : channels_) {
+            if (ch->ready()) return false;
+            starting = starting || ch->starting();
+        }
+        return starting;
     }
 
     /// The question for room in the account's budget and endpoint `endpoint`'s, at the rates in
@@ -189,13 +205,17 @@ inline bool ask_shared_budget(call_state& call, std::size_t endpoint, clock_type
     constexpr std::int64_t longest = std::int64_t(86'400) * 1'000'000 * 365; // a year: "no limit"
     ticket->max_wait_us =
         limit <= now ? 0 : std::min<std::int64_t>(longest, std::chrono::duration_cast<us>(limit - now).count());
+    // A question held for a first connection waits for it too (its attempt is bounded by
+    // connect_timeout), then for the answer.
+    auto patience = c.cfg.shared_budget.command_timeout;
+    if (c.shared->first_connection_pending()) patience += c.cfg.shared_budget.connect_timeout;
     if (!send_question(call, ticket, false)) return false;
     ++ticket->holders; // the call's own hold, taken over again in on_shared_answer
     call.ticket = ticket.get();
     // Waiting for the budget's answer is waiting for the budget: it counts toward max_pending.
     bump(c.counters.budget_waiters);
     call.counted_budget_wait = true;
-    auto until = std::min(call.machine.deadline(), now + c.cfg.shared_budget.command_timeout);
+    auto until = std::min(call.machine.deadline(), now + patience);
     call.machine.consulting_budget(until);
     wait_until(call, until, &on_shared_answer);
     return true;
