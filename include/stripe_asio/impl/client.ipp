@@ -175,23 +175,22 @@ inline void reserve_budget(call_state& call) {
     reserve_from(call, *c.fallback_share);
 }
 
-/// The budgets' answer: room after `room.wait`, or (refused) none before the call's limit.
+/// The budgets' answer: room after `room.wait`, or (refused) none before the call's limit. The
+/// call machine has the last word: room past the deadline is none either.
 inline void budget_decided(call_state& call, rate_budgets::decision room, clock_type::time_point now) {
     client_impl& c = *call.client;
-    if (!room.granted) {
+    call_action next = call.machine.budget_reserved(room.granted ? std::optional(room.wait) : std::nullopt, now);
+    if (next == call_action::complete && call.machine.error() == errc::rate_budget_exhausted) {
         bump(c.counters.budget_refusals);
         auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(room.wait).count();
         call.failure().rate_budget_wait = decltype(diagnostics::rate_budget_wait)(static_cast<std::uint32_t>(
             std::clamp<std::int64_t>(wait_ms, 0, std::numeric_limits<std::uint32_t>::max())));
-        carry_out(call, call.machine.budget_reserved(std::nullopt, now));
-        return;
-    }
-    if (room.wait.count() > 0) {
+    } else if (next == call_action::wait) {
         bump(c.counters.rate_limited);
         bump(c.counters.budget_waiters);
         call.counted_budget_wait = true;
     }
-    carry_out(call, call.machine.budget_reserved(room.wait, now));
+    carry_out(call, next);
 }
 
 /// The wait for the rate budget or for backoff ended (or was cut short).

@@ -166,7 +166,7 @@ inline bool send_question(call_state& call, const ticket_hold& ticket, bool load
                 } catch (const std::bad_alloc&) { // no memory to ask again: no answer, the local share
                 }
             }
-            if (auto room = ec ? std::nullopt : read_reservation(answer)) {
+            if (auto room = ec ? std::nullopt : read_reservation(answer, ticket->max_wait_us)) {
                 ticket->answered = true;
                 ticket->granted = room->granted;
                 ticket->wait = room->wait;
@@ -186,9 +186,8 @@ inline bool ask_shared_budget(call_state& call, std::size_t endpoint, clock_type
     ticket->call = &call;
     ticket->endpoint = endpoint;
     using us = std::chrono::microseconds;
-    constexpr std::int64_t longest = std::int64_t(86'400) * 1'000'000 * 365; // a year: "no limit"
     ticket->max_wait_us =
-        limit <= now ? 0 : std::min<std::int64_t>(longest, std::chrono::duration_cast<us>(limit - now).count());
+        limit <= now ? 0 : std::min<std::int64_t>(longest_wait_us, std::chrono::duration_cast<us>(limit - now).count());
     if (!send_question(call, ticket, false)) return false;
     ++ticket->holders; // the call's own hold, taken over again in on_shared_answer
     call.ticket = ticket.get();
@@ -204,7 +203,8 @@ inline bool ask_shared_budget(call_state& call, std::size_t endpoint, clock_type
 inline void reserve_from(call_state& call, rate_budgets& budgets);
 
 /// The answer came (the handler cut the wait short), or the wait for it ended: go on with
-/// Redis's room, or take room from the local share.
+/// Redis's room, or take room from the local share. An answer the script cannot have given to
+/// this question (read_reservation) counts as no answer.
 inline void on_shared_answer(call_state& call, const boost::system::error_code&, std::size_t) {
     client_impl& c = *call.client;
     ticket_hold ticket = ticket_hold::adopt(std::exchange(call.ticket, nullptr));
@@ -218,6 +218,7 @@ inline void on_shared_answer(call_state& call, const boost::system::error_code&,
         return reserve_from(call, *c.fallback_share);
     }
     if (ticket->granted) bump(c.counters.shared_reserved); // a refusal counts as one (budget_refusals)
+    // At most longest_wait_us (read_reservation): no overflow on the way to nanoseconds.
     rate_budgets::decision room{ticket->granted, std::chrono::duration_cast<clock_type::duration>(ticket->wait)};
     budget_decided(call, room, clock_type::now());
 }

@@ -1,0 +1,97 @@
+// The shared budget against Redis answers a real redis-server never gives, from a Redis of the
+// test's own (test/support/scripted_redis.hpp): grants past the question's longest wait or
+// past any clock's range. Whatever Redis says, a call does not hang. Real time, bounded: each
+// case takes well under 2 s.
+#include "integration/fixture.hpp"
+#include "support/run_until.hpp"
+#include "support/scripted_redis.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <string>
+#include <vector>
+
+using namespace test;
+using stripe_asio::errc;
+using stripe_asio::error_code;
+
+namespace {
+
+stripe_asio::config budget_config(const fake_stripe& server, const scripted_redis& redis) {
+    auto cfg = config_for(server);
+    cfg.rate_budget.enabled = true; // a test key: 25/s for the account and for the endpoint, burst 1
+    cfg.shared_budget.url = redis.url();
+    cfg.shared_budget.command_timeout = 300ms;
+    cfg.shared_budget.reconnect_min = 5ms;
+    cfg.shared_budget.reconnect_max = 20ms;
+    return cfg;
+}
+
+bool is_question(const scripted_redis::command& c) { return !c.args.empty() && c.args[0] == "EVALSHA"; }
+
+struct outcome {
+    int ok = 0, failed = 0, done = 0;
+    bool all_done = false;
+    std::chrono::steady_clock::duration took{};
+};
+
+/// `calls` login links at once on `c`; runs until all are done, at most `limit`.
+outcome burst(asio::io_context& io, stripe_asio::client& c, int calls, std::chrono::milliseconds limit) {
+    outcome o;
+    auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i)
+        c.create_login_link("acct_1032D82eZvKYlo2C", [&o](error_code ec, stripe_asio::diagnostics, auto) {
+            ++o.done;
+            ++(ec ? o.failed : o.ok);
+        });
+    o.all_done = run_until(
+        io, [&] { return o.done == calls; }, limit);
+    o.took = std::chrono::steady_clock::now() - started;
+    return o;
+}
+
+} // namespace
+
+TEST_SUITE("integration") {
+
+TEST_CASE("shared budget: a grant the script cannot give is no answer: the local share, paced, and no call hangs") {
+    struct lie {
+        std::string what;
+        std::chrono::milliseconds max_wait, call_timeout;
+        std::function<long long(long long max_wait_us)> grant;
+    };
+    const long long most = std::numeric_limits<long long>::max();
+    const std::vector<lie> lies{
+        {"one microsecond past the question's longest wait", 0ms, 0ms, [](long long w) { return w + 1; }},
+        {"30 s, when the question allows 1 s", 1s, 10s, [](long long) { return 30'000'000LL; }},
+        {"2^63 ns and a little more, in microseconds", 0ms, 0ms, [](long long) { return most / 1000 + 1; }},
+        {"the largest integer", 0ms, 0ms, [most](long long) { return most; }},
+    };
+    for (const lie& l : lies) {
+        CAPTURE(l.what);
+        fake_stripe server;
+        asio::io_context io;
+        scripted_redis redis(io);
+        redis.answer = [&](const scripted_redis::command& c) -> std::optional<scripted_redis::reply> {
+            if (!is_question(c)) return std::nullopt;
+            return scripted_redis::reply{scripted_redis::reservation(true, l.grant(scripted_redis::max_wait_of(c)))};
+        };
+        auto cfg = budget_config(server, redis);
+        cfg.rate_budget.max_wait = l.max_wait;
+        cfg.call_timeout = l.call_timeout;
+        stripe_asio::client c(io, cfg);
+        REQUIRE(run_until(io, [&] { return c.stats().shared_budget_connections == 2; }));
+        auto o = burst(io, c, 4, 1500ms);
+        CHECK(o.all_done);
+        CHECK(o.ok == 4);
+        CHECK(redis.commands() == 4); // every call asked
+        CHECK(c.stats().shared_budget_reservations == 0);
+        CHECK(c.stats().shared_budget_failures == 4);
+        CHECK(c.stats().shared_budget_fallbacks == 4);
+        // The local share (the whole 25/s in a fleet of one, burst 1): 3 intervals of 40 ms.
+        CHECK(o.took >= 3 * 40ms - 5ms);
+    }
+}
+
+} // TEST_SUITE("integration")
