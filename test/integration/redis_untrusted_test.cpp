@@ -1,7 +1,8 @@
 // The shared budget against Redis answers a real redis-server never gives, from a Redis of the
 // test's own (test/support/scripted_redis.hpp): grants past the question's longest wait or
-// past any clock's range. Whatever Redis says, a call does not hang. Real time, bounded: each
-// case takes well under 2 s.
+// past any clock's range, everything let through, a connection that drops every other answer.
+// Whatever Redis says, a call neither hangs nor sends faster than its own client's full budget
+// allows. Real time, bounded: each case takes well under 2 s.
 #include "integration/fixture.hpp"
 #include "support/run_until.hpp"
 #include "support/scripted_redis.hpp"
@@ -92,6 +93,50 @@ TEST_CASE("shared budget: a grant the script cannot give is no answer: the local
         // The local share (the whole 25/s in a fleet of one, burst 1): 3 intervals of 40 ms.
         CHECK(o.took >= 3 * 40ms - 5ms);
     }
+}
+
+TEST_CASE("shared budget: a Redis that lets everything through at once cannot pass the client's own full budget") {
+    fake_stripe server;
+    asio::io_context io;
+    scripted_redis redis(io);
+    redis.answer = [](const scripted_redis::command& c) -> std::optional<scripted_redis::reply> {
+        if (!is_question(c)) return std::nullopt;
+        return scripted_redis::reply{scripted_redis::reservation(true, 0)};
+    };
+    stripe_asio::client c(io, budget_config(server, redis));
+    REQUIRE(run_until(io, [&] { return c.stats().shared_budget_connections == 2; }));
+    auto o = burst(io, c, 6, 1500ms);
+    CHECK(o.ok == 6);
+    CHECK(c.stats().shared_budget_reservations == 6);
+    CHECK(o.took >= 5 * 40ms - 5ms); // 25/s, burst 1, whatever Redis granted
+}
+
+TEST_CASE("shared budget: a Redis that paces honestly but drops its connections does not double the rate") {
+    fake_stripe server;
+    asio::io_context io;
+    scripted_redis redis(io);
+    // The script's arithmetic for one budget of 25/s, burst 1, by this process's clock; every
+    // connection answers two questions, then closes: the calls after that take the local share.
+    auto tat = std::chrono::steady_clock::now();
+    std::vector<int> answered;
+    redis.answer = [&](const scripted_redis::command& c) -> std::optional<scripted_redis::reply> {
+        if (!is_question(c)) return std::nullopt;
+        auto now = std::chrono::steady_clock::now();
+        auto at = std::max(now, tat);
+        tat = at + 40ms;
+        answered.resize(std::max(answered.size(), c.connection + 1));
+        bool last = ++answered[c.connection] == 2;
+        auto wait = std::chrono::duration_cast<std::chrono::microseconds>(at - now).count();
+        return scripted_redis::reply{scripted_redis::reservation(true, wait), last};
+    };
+    stripe_asio::client c(io, budget_config(server, redis));
+    REQUIRE(run_until(io, [&] { return c.stats().shared_budget_connections == 2; }));
+    auto o = burst(io, c, 10, 1500ms);
+    CHECK(o.ok == 10);
+    CHECK(c.stats().shared_budget_reservations >= 2); // both ways were taken
+    CHECK(c.stats().shared_budget_fallbacks >= 2);
+    // One process, Redis's grants and the local share's together: 25/s, burst 1.
+    CHECK(o.took >= 9 * 40ms - 5ms);
 }
 
 } // TEST_SUITE("integration")

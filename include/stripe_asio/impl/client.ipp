@@ -145,12 +145,17 @@ inline clock_type::time_point budget_limit(client_impl& c, call_state& call, clo
     return limit;
 }
 
-/// Takes room from budgets kept in this process: the client's own, or its share of a shared one.
-inline void reserve_from(call_state& call, rate_budgets& budgets) {
+/// Takes room from the budgets kept in this process: the client's own, or, with a shared
+/// budget, its share of it, charged to its own full budget as well (rate_budgets.hpp).
+inline void reserve_locally(call_state& call) {
     client_impl& c = *call.client;
     auto now = clock_type::now();
     std::size_t endpoint = endpoint_budget_of(c, call);
-    budget_decided(call, budgets.reserve(endpoint, now, budget_limit(c, call, now)), now);
+    auto limit = budget_limit(c, call, now);
+    budget_decided(call,
+                   c.fallback_share ? reserve_share(*c.fallback_share, c.budgets, endpoint, now, limit)
+                                    : c.budgets.reserve(endpoint, now, limit),
+                   now);
 }
 
 /// Starts an attempt: through the rate budgets (every attempt is a request Stripe counts), then
@@ -166,13 +171,13 @@ inline void reserve_budget(call_state& call) {
         carry_out(call, call.machine.budget_reserved(clock_type::duration::zero(), {}));
         return;
     }
-    if (!c.fallback_share) return reserve_from(call, c.budgets);
+    if (!c.fallback_share) return reserve_locally(call);
 #ifdef STRIPE_ASIO_WITH_REDIS
     auto now = clock_type::now();
     if (c.shared && ask_shared_budget(call, endpoint_budget_of(c, call), now, budget_limit(c, call, now))) return;
 #endif
     bump(c.counters.shared_fallbacks);
-    reserve_from(call, *c.fallback_share);
+    reserve_locally(call);
 }
 
 /// The budgets' answer: room after `room.wait`, or (refused) none before the call's limit. The

@@ -200,11 +200,13 @@ inline bool ask_shared_budget(call_state& call, std::size_t endpoint, clock_type
     return true;
 }
 
-inline void reserve_from(call_state& call, rate_budgets& budgets);
+inline void reserve_locally(call_state& call);
+inline clock_type::time_point budget_limit(client_impl& c, call_state& call, clock_type::time_point now);
 
 /// The answer came (the handler cut the wait short), or the wait for it ended: go on with
 /// Redis's room, or take room from the local share. An answer the script cannot have given to
-/// this question (read_reservation) counts as no answer.
+/// this question (read_reservation) counts as no answer. Redis's room is charged to the
+/// client's full budget, which may only delay it, and counted in its share (settle_grant).
 inline void on_shared_answer(call_state& call, const boost::system::error_code&, std::size_t) {
     client_impl& c = *call.client;
     ticket_hold ticket = ticket_hold::adopt(std::exchange(call.ticket, nullptr));
@@ -215,12 +217,15 @@ inline void on_shared_answer(call_state& call, const boost::system::error_code&,
     if (!ticket->answered) {
         bump(c.counters.shared_failures);
         bump(c.counters.shared_fallbacks);
-        return reserve_from(call, *c.fallback_share);
+        return reserve_locally(call);
     }
-    if (ticket->granted) bump(c.counters.shared_reserved); // a refusal counts as one (budget_refusals)
     // At most longest_wait_us (read_reservation): no overflow on the way to nanoseconds.
-    rate_budgets::decision room{ticket->granted, std::chrono::duration_cast<clock_type::duration>(ticket->wait)};
-    budget_decided(call, room, clock_type::now());
+    auto wait = std::chrono::duration_cast<clock_type::duration>(ticket->wait);
+    auto now = clock_type::now();
+    if (!ticket->granted) return budget_decided(call, {false, wait}, now); // counted in budget_refusals
+    bump(c.counters.shared_reserved);
+    budget_decided(
+        call, settle_grant(c.budgets, *c.fallback_share, ticket->endpoint, wait, now, budget_limit(c, call, now)), now);
 }
 
 } // namespace stripe_asio::detail
