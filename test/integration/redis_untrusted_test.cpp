@@ -1,11 +1,13 @@
 // The shared budget against Redis answers a real redis-server never gives, from a Redis of the
 // test's own (test/support/scripted_redis.hpp): grants past the question's longest wait or
-// past any clock's range, everything let through, a connection that drops every other answer.
-// Whatever Redis says, a call neither hangs nor sends faster than its own client's full budget
-// allows. Real time, bounded: each case takes well under 2 s.
+// past any clock's range, a connection that drops every other answer, a server that accepts
+// connections and never answers. Whatever Redis says, a call neither hangs nor sends faster than
+// its own client's full budget allows. Real time, bounded: each case takes well under 2 s.
 #include "integration/fixture.hpp"
 #include "support/run_until.hpp"
 #include "support/scripted_redis.hpp"
+
+#include <stripe_asio/impl/internal/redis_channel.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -137,6 +139,46 @@ TEST_CASE("shared budget: a Redis that paces honestly but drops its connections 
     CHECK(c.stats().shared_budget_fallbacks >= 2);
     // One process, Redis's grants and the local share's together: 25/s, burst 1.
     CHECK(o.took >= 9 * 40ms - 5ms);
+}
+
+TEST_CASE("redis channel: a connection whose commands time out counts as failed: the backoff doubles") {
+    using stripe_asio::detail::redis_channel;
+    asio::io_context io;
+    scripted_redis redis(io); // connects, and never answers
+    std::string why;
+    auto ep = stripe_asio::detail::parse_redis_url(redis.url(), why);
+    REQUIRE(ep);
+    stripe_asio::detail::redis_timeouts t;
+    t.connect = 1s;
+    t.command = 20ms;
+    t.reconnect_min = 20ms;
+    t.reconnect_max = 1s;
+    auto ch = std::make_shared<redis_channel>(io.get_executor(), *ep, t);
+    ch->start();
+    int timed_out = 0;
+    bool asking = false;
+    // A PING whenever connected and none is out: each connection meets one command timeout.
+    run_until(
+        io,
+        [&] {
+            if (ch->ready() && !asking) {
+                asking = true;
+                ch->send("*1\r\n$4\r\nPING\r\n", [&](boost::system::error_code ec, stripe_asio::detail::resp_value) {
+                    asking = false;
+                    timed_out += ec == asio::error::timed_out;
+                });
+            }
+            return false;
+        },
+        700ms);
+    // Connections at about 0, 40, 100, 200, 380 ms (20 ms of command timeout, then 20, 40, 80,
+    // 160 ms apart); without the doubling, one every 40 ms (17).
+    CHECK(redis.connections() >= 3);
+    CHECK(redis.connections() <= 6);
+    CHECK(timed_out >= 3);
+    ch->close();
+    run_until(
+        io, [] { return false; }, 50ms);
 }
 
 } // TEST_SUITE("integration")
