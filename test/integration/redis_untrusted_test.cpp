@@ -64,12 +64,12 @@ TEST_CASE("shared budget: a grant the script cannot give is no answer: the local
         std::chrono::milliseconds max_wait, call_timeout;
         std::function<long long(long long max_wait_us)> grant;
     };
-    const long long most = std::numeric_limits<long long>::max();
+    constexpr long long most = std::numeric_limits<long long>::max();
     const std::vector<lie> lies{
         {"one microsecond past the question's longest wait", 0ms, 0ms, [](long long w) { return w + 1; }},
         {"30 s, when the question allows 1 s", 1s, 10s, [](long long) { return 30'000'000LL; }},
         {"2^63 ns and a little more, in microseconds", 0ms, 0ms, [](long long) { return most / 1000 + 1; }},
-        {"the largest integer", 0ms, 0ms, [most](long long) { return most; }},
+        {"the largest integer", 0ms, 0ms, [](long long) { return most; }},
     };
     for (const lie& l : lies) {
         CAPTURE(l.what);
