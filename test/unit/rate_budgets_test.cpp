@@ -15,8 +15,6 @@ using stripe_asio::detail::endpoint_name;
 using stripe_asio::detail::parse_rate_limit_reason;
 using stripe_asio::detail::rate_budgets;
 using stripe_asio::detail::rate_limit_reason;
-using stripe_asio::detail::reserve_share;
-using stripe_asio::detail::settle_grant;
 using stripe_asio::detail::share_of;
 using time_point = rate_budgets::clock::time_point;
 
@@ -202,74 +200,44 @@ TEST_CASE("rate budgets: an endpoint's index gives back its name, the same in a 
     CHECK(whole.name(9999) == "(other endpoints)");
 }
 
-TEST_CASE(
-    "rate budgets: with a shared budget, every request is charged to the client's full budget, whoever gave the room") {
-    // A fleet of 2: the share is 12.5/s (80 ms), the full budget 25/s (40 ms), burst 1.
-    rate_budgets full(budgets_of(25, 25), false), share(share_of(budgets_of(25, 25), false, 2), false);
+TEST_CASE("rate budgets: charged as requests go, the full budget paces them whatever gave their room") {
+    // With a shared budget, every request is charged to the client's full budget as it goes
+    // (pace_then_take_connection): in the order requests go, whatever order their room was given in.
+    rate_budgets full(budgets_of(25, 25), false);
     auto e = full.endpoint("POST /v1/x");
-    REQUIRE(share.endpoint("POST /v1/x") == e);
-    // Redis gives room now and again now (it lets anything through): the full budget spaces them.
-    CHECK(settle_grant(full, share, e, 0ms, t0, no_deadline).wait == 0ms);
-    CHECK(settle_grant(full, share, e, 0ms, t0, no_deadline).wait == 40ms);
-    // Redis's wait stands when the full budget has room by then.
-    CHECK(settle_grant(full, share, e, 500ms, t0, no_deadline).wait == 500ms);
-    // The share's room comes after the full budget's too, and both take it.
-    auto local = reserve_share(share, full, e, t0 + 500ms, no_deadline);
-    CHECK(local.granted);
-    CHECK(local.wait == 80ms); // the share counted Redis's request at t0 + 500 ms
-    CHECK(settle_grant(full, share, e, 0ms, t0 + 500ms, no_deadline).wait == 120ms); // after the share's
-}
-
-TEST_CASE("rate budgets: calls alternating between Redis's room and the share's keep one full budget") {
-    // A fleet of one (the share is the whole 25/s), and a Redis that paces honestly at 25/s but
-    // does not see what the share let through: before every request was charged to the full
-    // budget, the two together let 50/s through.
-    rate_budgets full(budgets_of(25, 25), false), share(share_of(budgets_of(25, 25), false, 1), false);
-    auto e = full.endpoint("POST /v1/x");
-    share.endpoint("POST /v1/x");
-    auto redis_tat = t0;
-    std::vector<time_point> sends;
-    for (int i = 0; i < 10; ++i) {
-        rate_budgets::decision d;
-        if (i % 2 == 0) {
-            auto at = std::max(t0, redis_tat);
-            redis_tat = at + 40ms;
-            d = settle_grant(full, share, e, at - t0, t0, no_deadline);
-        } else {
-            d = reserve_share(share, full, e, t0, no_deadline);
-        }
-        REQUIRE(d.granted);
-        sends.push_back(t0 + d.wait);
+    // A fleet of one whose Redis connection flaps: Redis's room (honest, 25/s) and the local
+    // share's (25/s too) fall due together; the full budget lets them go 40 ms apart.
+    std::vector<time_point> due{t0, t0, t0 + 40ms, t0 + 40ms, t0 + 80ms, t0 + 80ms};
+    std::vector<time_point> sent;
+    for (time_point at : due) {
+        auto room = full.reserve(e, at, no_deadline);
+        REQUIRE(room.granted);
+        sent.push_back(at + room.wait);
     }
-    std::sort(sends.begin(), sends.end());
-    for (std::size_t i = 1; i < sends.size(); ++i) CHECK(sends[i] - sends[i - 1] >= 40ms);
+    for (std::size_t i = 1; i < sent.size(); ++i) CHECK(sent[i] - sent[i - 1] == 40ms);
+    // One member of a fleet of two, given every other 40 ms by Redis (its answers came back in
+    // any order across its connections): charged as they go, none waits.
+    rate_budgets member(budgets_of(25, 25), false);
+    auto m = member.endpoint("POST /v1/x");
+    for (int i = 0; i < 10; ++i) CHECK(member.reserve(m, t0 + i * 80ms, no_deadline).wait == 0ms);
 }
 
-TEST_CASE("rate budgets: Redis's room leaves the share owing one interval at most") {
+TEST_CASE("rate budgets: a share counts Redis's room, owing at most one interval past it") {
     // A fleet of 4: the share is 6.25/s (160 ms). Redis may give one member the whole 25/s.
-    rate_budgets full(budgets_of(25, 25), false), share(share_of(budgets_of(25, 25), false, 4), false);
-    auto e = full.endpoint("POST /v1/x");
-    share.endpoint("POST /v1/x");
-    for (int i = 0; i < 25; ++i) REQUIRE(settle_grant(full, share, e, i * 40ms, t0, no_deadline).granted);
-    // The last went at t0 + 960 ms. Charged in full, the share would owe 25 x 160 ms = 4 s; it
+    rate_budgets share(share_of(budgets_of(25, 25), false, 4), false);
+    auto e = share.endpoint("POST /v1/x");
+    share.count(e, t0, t0); // Redis's room now: the share's next comes an interval later
+    CHECK(share.reserve(e, t0, no_deadline).wait == 160ms);
+    for (int i = 0; i < 25; ++i) share.count(e, t0 + 1s + i * 40ms, t0 + 1s);
+    // The last went at t0 + 1.96 s. Charged in full, the share would owe 25 x 160 ms = 4 s; it
     // owes one interval past the last request, so Redis going away locks nothing out for long.
-    auto flap = reserve_share(share, full, e, t0 + 960ms, no_deadline);
-    CHECK(flap.granted);
-    CHECK(flap.wait == 160ms);
-}
-
-TEST_CASE("rate budgets: Redis's room is refused only when the full budget's own delay passes the limit") {
-    rate_budgets full(budgets_of(1, 1), false), share(share_of(budgets_of(1, 1), false, 1), false);
-    auto e = full.endpoint("POST /v1/x");
-    share.endpoint("POST /v1/x");
-    REQUIRE(settle_grant(full, share, e, 0ms, t0, no_deadline).wait == 0ms); // the full budget's next room: t0 + 1 s
-    // Redis's own wait past the limit stands here (the call machine keeps the deadline).
-    CHECK(settle_grant(full, share, e, 3s, t0, t0 + 2s).wait == 3s);
-    // The full budget would delay it past the limit: refused, and nothing taken.
-    auto refused = settle_grant(full, share, e, 0ms, t0, t0 + 2s);
-    CHECK_FALSE(refused.granted);
-    CHECK(refused.wait == 4s);
-    CHECK(settle_grant(full, share, e, 0ms, t0, no_deadline).wait == 4s);
+    CHECK(share.reserve(e, t0 + 1960ms, no_deadline).wait == 160ms);
+    // Counted out of order, it still owes one interval past the latest.
+    rate_budgets other(share_of(budgets_of(25, 25), false, 4), false);
+    auto o = other.endpoint("POST /v1/x");
+    other.count(o, t0 + 400ms, t0);
+    other.count(o, t0 + 40ms, t0);
+    CHECK(other.reserve(o, t0, no_deadline).wait == 560ms);
 }
 
 TEST_CASE("rate budgets: Stripe-Rate-Limited-Reason values") {

@@ -64,8 +64,9 @@ public:
     void take(clock::time_point at, clock::time_point now) noexcept { tat_ = std::max(tat_, at) + interval(now); }
 
     /// A request goes at `at` by room given elsewhere (Redis): the next room here comes at least
-    /// one interval after it, but such requests never push it further. A budget that stood in
-    /// for a larger one is not left owing for every request the larger one let through.
+    /// one interval after it, but such requests never push it further. A client's share of a
+    /// shared budget is thus not stacked on top of Redis's room, nor left owing for every request
+    /// Redis let through when Redis goes away.
     void count(clock::time_point at, clock::time_point now) noexcept { tat_ = std::max(tat_, at + interval(now)); }
 
     /// A 429 named this budget: its rate is multiplied by `factor`, from the rate now in force,
@@ -223,41 +224,6 @@ inline rate_budget_config share_of(rate_budget_config cfg, bool live_key, unsign
     for (endpoint_budget& e : cfg.endpoints) e.per_second /= n;
     cfg.burst = std::max(1.0, cfg.burst / n);
     return cfg;
-}
-
-// A client with a shared budget keeps two budgets of its own: its share (the rates divided by
-// the fleet size), which gives room while Redis cannot, and its full budget, which every request
-// it sends is charged to, whoever gave the room. One process thus never sends faster than its
-// full budget allows, even when Redis answers nonsense or calls alternate between Redis's room
-// and the share's (a connection that flaps); and the share does not add its room on top of what
-// Redis just gave.
-
-/// Room from the share: at the later of the share's and the full budget's earliest times, or
-/// none when that is later than now and after `deadline`; both take it.
-inline rate_budgets::decision reserve_share(rate_budgets& share, rate_budgets& full, std::size_t endpoint,
-                                            rate_budgets::clock::time_point now,
-                                            rate_budgets::clock::time_point deadline) noexcept {
-    auto at = std::max(share.earliest(endpoint, now), full.earliest(endpoint, now));
-    if (at > now && at > deadline) return {false, at - now};
-    share.take(endpoint, at, now);
-    full.take(endpoint, at, now);
-    return {true, at - now};
-}
-
-/// Room Redis gave, to send after `granted_wait`: then, or later when the full budget has no
-/// room before, refused only when the full budget's own delay passes `deadline` (Redis's wait
-/// is reckoned from the question, and the call's deadline is the call machine's to keep). The
-/// full budget takes it; the share counts it (paced_budget::count).
-inline rate_budgets::decision settle_grant(rate_budgets& full, rate_budgets& share, std::size_t endpoint,
-                                           rate_budgets::clock::duration granted_wait,
-                                           rate_budgets::clock::time_point now,
-                                           rate_budgets::clock::time_point deadline) noexcept {
-    auto granted_at = now + granted_wait;
-    auto at = std::max(granted_at, full.earliest(endpoint, now));
-    if (at > granted_at && at > deadline) return {false, at - now};
-    full.take(endpoint, at, now);
-    share.count(endpoint, at, now);
-    return {true, at - now};
 }
 
 /// The name of an endpoint's budget: "METHOD /path" with ids replaced (see endpoint_budget).

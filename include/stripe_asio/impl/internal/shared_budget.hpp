@@ -201,12 +201,11 @@ inline bool ask_shared_budget(call_state& call, std::size_t endpoint, clock_type
 }
 
 inline void reserve_locally(call_state& call);
-inline clock_type::time_point budget_limit(client_impl& c, call_state& call, clock_type::time_point now);
 
 /// The answer came (the handler cut the wait short), or the wait for it ended: go on with
 /// Redis's room, or take room from the local share. An answer the script cannot have given to
-/// this question (read_reservation) counts as no answer. Redis's room is charged to the
-/// client's full budget, which may only delay it, and counted in its share (settle_grant).
+/// this question (read_reservation) counts as no answer. Redis's room is counted in the local
+/// share (rate_budgets::count), and charged to the full budget as the request goes.
 inline void on_shared_answer(call_state& call, const boost::system::error_code&, std::size_t) {
     client_impl& c = *call.client;
     ticket_hold ticket = ticket_hold::adopt(std::exchange(call.ticket, nullptr));
@@ -224,8 +223,8 @@ inline void on_shared_answer(call_state& call, const boost::system::error_code&,
     auto now = clock_type::now();
     if (!ticket->granted) return budget_decided(call, {false, wait}, now); // counted in budget_refusals
     bump(c.counters.shared_reserved);
-    budget_decided(
-        call, settle_grant(c.budgets, *c.fallback_share, ticket->endpoint, wait, now, budget_limit(c, call, now)), now);
+    c.fallback_share->count(ticket->endpoint, now + wait, now);
+    budget_decided(call, {true, wait}, now);
 }
 
 } // namespace stripe_asio::detail
