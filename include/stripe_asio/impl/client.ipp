@@ -202,14 +202,18 @@ inline void budget_decided(call_state& call, rate_budgets::decision room, clock_
 /// yet: one process never sends faster than its full budget allows, whatever Redis answers and
 /// however calls alternate between Redis and the share. Charged when the request goes rather
 /// than when its room was given: Redis's answers come back out of order across connections,
-/// and a budget of one time point paces only requests taken in the order they go.
+/// and a budget of one time point paces only requests taken in the order they go. Room a few
+/// milliseconds off is taken as now: an honest Redis's requests arrive with that much jitter,
+/// and should not each wait twice; the budget's time point still moves a full interval, so the
+/// rate over any longer span is kept.
 inline void pace_then_take_connection(call_state& call) {
+    constexpr std::chrono::milliseconds jitter{2};
     client_impl& c = *call.client;
     if (!c.fallback_share || call.paced) return take_connection(call);
     call.paced = true;
     auto now = clock_type::now();
     rate_budgets::decision room = c.budgets.reserve(call.endpoint, now, call.machine.deadline());
-    if (room.granted && room.wait.count() == 0) return take_connection(call);
+    if (room.granted && room.wait <= jitter) return take_connection(call);
     budget_decided(call, room, now); // take_connection after the wait, or no room before the deadline
 }
 
