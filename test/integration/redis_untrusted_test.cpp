@@ -1,6 +1,7 @@
 // The shared budget against Redis answers a real redis-server never gives, from a Redis of the
 // test's own (test/support/scripted_redis.hpp): grants past the question's longest wait or
-// past any clock's range, a connection that drops every other answer, a server that accepts
+// past any clock's range, everything let through, a connection that drops every other answer,
+// a Redis back while the local share's requests are still due, a server that accepts
 // connections and never answers. Whatever Redis says, a call neither hangs nor sends faster than
 // its own client's full budget allows. Real time, bounded: each case takes well under 2 s.
 #include "integration/fixture.hpp"
@@ -139,6 +140,45 @@ TEST_CASE("shared budget: a Redis that paces honestly but drops its connections 
     CHECK(c.stats().shared_budget_fallbacks >= 2);
     // One process, Redis's grants and the local share's together: 25/s, burst 1.
     CHECK(o.took >= 9 * 40ms - 5ms);
+}
+
+TEST_CASE("shared budget: a Redis back while the local share's requests are still due does not add to them") {
+    fake_stripe server;
+    asio::io_context io;
+    scripted_redis redis(io);
+    // Honest, 25/s, burst 1; while `drop` is set, every question closes its connection.
+    bool drop = true;
+    auto tat = std::chrono::steady_clock::now();
+    redis.answer = [&](const scripted_redis::command& c) -> std::optional<scripted_redis::reply> {
+        if (!is_question(c)) return std::nullopt;
+        if (drop) return scripted_redis::reply{"", true};
+        auto now = std::chrono::steady_clock::now();
+        auto at = std::max(now, tat);
+        tat = at + 40ms;
+        auto wait = std::chrono::duration_cast<std::chrono::microseconds>(at - now).count();
+        return scripted_redis::reply{scripted_redis::reservation(true, wait)};
+    };
+    stripe_asio::client c(io, budget_config(server, redis));
+    REQUIRE(run_until(io, [&] { return c.stats().shared_budget_connections == 2; }));
+    auto started = std::chrono::steady_clock::now();
+    int done = 0;
+    auto call = [&] {
+        c.create_login_link("acct_1032D82eZvKYlo2C", [&](error_code ec, stripe_asio::diagnostics, auto) {
+            CHECK(!ec);
+            ++done;
+        });
+    };
+    for (int i = 0; i < 5; ++i) call(); // the local share: due at 0, 40, ... 160 ms
+    REQUIRE(run_until(io, [&] { return c.stats().shared_budget_fallbacks == 5; }));
+    drop = false;
+    REQUIRE(run_until(io, [&] { return c.stats().shared_budget_connections == 2; }));
+    CHECK(std::chrono::steady_clock::now() - started < 120ms); // back before the share's are all gone
+    for (int i = 0; i < 5; ++i) call(); // Redis's room, which has not seen the share's
+    REQUIRE(run_until(
+        io, [&] { return done == 10; }, 1500ms));
+    CHECK(c.stats().shared_budget_reservations == 5);
+    // One process: 25/s, burst 1, whichever gave the room.
+    CHECK(std::chrono::steady_clock::now() - started >= 9 * 40ms - 5ms);
 }
 
 TEST_CASE("redis channel: a connection whose commands time out counts as failed: the backoff doubles") {
