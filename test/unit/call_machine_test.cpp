@@ -124,6 +124,26 @@ TEST_CASE("call machine: the rate limiter's wait is slept on the call's timer, a
     CHECK(w.woken(t0 + 10ms) == call_action::take_connection); // the rate limiter's wait leads to the pool
 }
 
+TEST_CASE("call machine: room granted past the deadline ends the call at once, whatever its size") {
+    // The local budgets never grant past the deadline; Redis's answer arrives a round trip
+    // later than it was reckoned, and a server may grant anything at all.
+    auto m = make_machine(t0 + 5s);
+    REQUIRE(m.start(errc{}, nullptr, false) == call_action::reserve_budget);
+    CHECK(m.budget_reserved(std::chrono::nanoseconds(5s) + 1ns, t0) == call_action::complete);
+    CHECK(m.error() == errc::rate_budget_exhausted);
+
+    auto edge = make_machine(t0 + 5s);
+    REQUIRE(edge.start(errc{}, nullptr, false) == call_action::reserve_budget);
+    CHECK(edge.budget_reserved(std::chrono::nanoseconds(5s), t0) == call_action::wait); // at the deadline: still in
+    CHECK(edge.wake_at() == t0 + 5s);
+
+    // No deadline: a wait past the clock's range is no room, never a time point that wraps.
+    auto n = make_machine();
+    REQUIRE(n.start(errc{}, nullptr, false) == call_action::reserve_budget);
+    CHECK(n.budget_reserved(std::chrono::steady_clock::duration::max(), t0) == call_action::complete);
+    CHECK(n.error() == errc::rate_budget_exhausted);
+}
+
 TEST_CASE("call machine: the shared budget is waited for on the call's timer; a stop or the deadline ends the wait") {
     auto m = make_machine(t0 + 5s);
     REQUIRE(m.start(errc{}, nullptr, false) == call_action::reserve_budget);

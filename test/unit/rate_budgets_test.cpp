@@ -3,11 +3,13 @@
 
 #include <stripe_asio/detail/rate_budgets.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <set>
 #include <vector>
 #include <string>
+#include <vector>
 
 using namespace std::chrono_literals;
 using stripe_asio::rate_budget_config;
@@ -253,6 +255,46 @@ TEST_CASE("rate budgets: an endpoint's index gives back its name, the same in a 
     CHECK(whole.name(whole.endpoint("POST /v1/customers")) == "POST /v1/customers");
     CHECK(whole.name(rate_budgets::shared_endpoint) == "(other endpoints)");
     CHECK(whole.name(9999) == "(other endpoints)");
+}
+
+TEST_CASE("rate budgets: charged as requests go, the full budget paces them whatever gave their room") {
+    // With a shared budget, every request is charged to the client's full budget as it goes
+    // (pace_then_take_connection): in the order requests go, whatever order their room was given in.
+    rate_budgets full(budgets_of(25, 25), false);
+    auto e = full.endpoint("POST /v1/x");
+    // A fleet of one whose Redis connection flaps: Redis's room (honest, 25/s) and the local
+    // share's (25/s too) fall due together; the full budget lets them go 40 ms apart.
+    std::vector<time_point> due{t0, t0, t0 + 40ms, t0 + 40ms, t0 + 80ms, t0 + 80ms};
+    std::vector<time_point> sent;
+    for (time_point at : due) {
+        auto room = full.reserve(e, at, no_deadline);
+        REQUIRE(room.granted);
+        sent.push_back(at + room.wait);
+    }
+    for (std::size_t i = 1; i < sent.size(); ++i) CHECK(sent[i] - sent[i - 1] == 40ms);
+    // One member of a fleet of two, given every other 40 ms by Redis (its answers came back in
+    // any order across its connections): charged as they go, none waits.
+    rate_budgets member(budgets_of(25, 25), false);
+    auto m = member.endpoint("POST /v1/x");
+    for (int i = 0; i < 10; ++i) CHECK(member.reserve(m, t0 + i * 80ms, no_deadline).wait == 0ms);
+}
+
+TEST_CASE("rate budgets: a share counts Redis's room, owing at most one interval past it") {
+    // A fleet of 4: the share is 6.25/s (160 ms). Redis may give one member the whole 25/s.
+    rate_budgets share(share_of(budgets_of(25, 25), false, 4), false);
+    auto e = share.endpoint("POST /v1/x");
+    share.count(e, t0, t0); // Redis's room now: the share's next comes an interval later
+    CHECK(share.reserve(e, t0, no_deadline).wait == 160ms);
+    for (int i = 0; i < 25; ++i) share.count(e, t0 + 1s + i * 40ms, t0 + 1s);
+    // The last went at t0 + 1.96 s. Charged in full, the share would owe 25 x 160 ms = 4 s; it
+    // owes one interval past the last request, so Redis going away locks nothing out for long.
+    CHECK(share.reserve(e, t0 + 1960ms, no_deadline).wait == 160ms);
+    // Counted out of order, it still owes one interval past the latest.
+    rate_budgets other(share_of(budgets_of(25, 25), false, 4), false);
+    auto o = other.endpoint("POST /v1/x");
+    other.count(o, t0 + 400ms, t0);
+    other.count(o, t0 + 40ms, t0);
+    CHECK(other.reserve(o, t0, no_deadline).wait == 560ms);
 }
 
 TEST_CASE("rate budgets: Stripe-Rate-Limited-Reason values") {

@@ -41,22 +41,49 @@ TEST_CASE("shared budget: a reservation is EVALSHA over both keys, after SCRIPT 
 TEST_CASE("shared budget: the script's answer is read, and anything else is no answer") {
     using stripe_asio::detail::is_noscript;
     using stripe_asio::detail::read_reservation;
-    auto granted = read_reservation(parsed("*2\r\n:1\r\n:40000\r\n"));
+    auto granted = read_reservation(parsed("*2\r\n:1\r\n:40000\r\n"), 1000000);
     REQUIRE(granted);
     CHECK(granted->granted);
     CHECK(granted->wait == std::chrono::microseconds(40000));
-    auto refused = read_reservation(parsed("*2\r\n:0\r\n:2500000\r\n"));
+    auto refused = read_reservation(parsed("*2\r\n:0\r\n:2500000\r\n"), 1000000);
     REQUIRE(refused);
     CHECK_FALSE(refused->granted);
-    CHECK_FALSE(read_reservation(parsed("*2\r\n:1\r\n:-5\r\n"))); // a negative wait
-    CHECK_FALSE(read_reservation(parsed("*2\r\n:2\r\n:5\r\n"))); // a flag that is neither
-    CHECK_FALSE(read_reservation(parsed("*1\r\n:1\r\n"))); // the wrong shape
-    CHECK_FALSE(read_reservation(parsed("*2\r\n$1\r\n1\r\n:5\r\n"))); // strings, not numbers
-    CHECK_FALSE(read_reservation(parsed("-ERR something\r\n")));
-    CHECK_FALSE(read_reservation(parsed(":1\r\n")));
+    CHECK_FALSE(read_reservation(parsed("*2\r\n:1\r\n:-5\r\n"), 1000000)); // a negative wait
+    CHECK_FALSE(read_reservation(parsed("*2\r\n:2\r\n:5\r\n"), 1000000)); // a flag that is neither
+    CHECK_FALSE(read_reservation(parsed("*1\r\n:1\r\n"), 1000000)); // the wrong shape
+    CHECK_FALSE(read_reservation(parsed("*2\r\n$1\r\n1\r\n:5\r\n"), 1000000)); // strings, not numbers
+    CHECK_FALSE(read_reservation(parsed("-ERR something\r\n"), 1000000));
+    CHECK_FALSE(read_reservation(parsed(":1\r\n"), 1000000));
     CHECK(is_noscript(parsed("-NOSCRIPT No matching script. Please use EVAL.\r\n")));
     CHECK_FALSE(is_noscript(parsed("-ERR unknown\r\n")));
     CHECK_FALSE(is_noscript(parsed("+NOSCRIPT\r\n"))); // a status, not an error
+}
+
+TEST_CASE("shared budget: an answer is checked against its question: a grant past its longest wait is no answer") {
+    using stripe_asio::detail::longest_wait_us;
+    using stripe_asio::detail::read_reservation;
+    const std::int64_t max_wait = 1'000'000; // the question allowed 1 s
+    auto at_limit = read_reservation(parsed("*2\r\n:1\r\n:1000000\r\n"), max_wait);
+    REQUIRE(at_limit);
+    CHECK(at_limit->granted);
+    CHECK_FALSE(read_reservation(parsed("*2\r\n:1\r\n:1000001\r\n"), max_wait)); // one microsecond past
+    CHECK_FALSE(read_reservation(parsed("*2\r\n:1\r\n:30000000\r\n"), max_wait));
+    // A refusal says there was no room within the longest wait: one within it is nonsense.
+    CHECK_FALSE(read_reservation(parsed("*2\r\n:0\r\n:1000000\r\n"), max_wait));
+    auto refused = read_reservation(parsed("*2\r\n:0\r\n:1000001\r\n"), max_wait);
+    REQUIRE(refused);
+    CHECK_FALSE(refused->granted);
+    // Waits past any clock: a grant is no answer, a refusal's wait is cut, and a clock duration
+    // in nanoseconds holds what is left.
+    CHECK_FALSE(read_reservation(parsed("*2\r\n:1\r\n:9223372036854775807\r\n"), longest_wait_us));
+    CHECK_FALSE(read_reservation(parsed("*2\r\n:1\r\n:9223372036854776\r\n"), longest_wait_us)); // 2^63 ns
+    auto far = read_reservation(parsed("*2\r\n:0\r\n:9223372036854775807\r\n"), max_wait);
+    REQUIRE(far);
+    CHECK(far->wait == std::chrono::microseconds(longest_wait_us));
+    CHECK(std::chrono::duration_cast<std::chrono::nanoseconds>(far->wait).count() > 0);
+    // A question's longest wait out of range is taken as its bounds.
+    CHECK_FALSE(read_reservation(parsed("*2\r\n:1\r\n:1\r\n"), -5));
+    CHECK(read_reservation(parsed("*2\r\n:1\r\n:0\r\n"), -5));
 }
 
 TEST_CASE("RESP: a command is an array of bulk strings") {

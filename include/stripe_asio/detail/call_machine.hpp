@@ -108,6 +108,11 @@ public:
         if (stopping()) return end(interruption());
         if (!wait) return end(errc::rate_budget_exhausted, "the rate budget has no room before the call's deadline");
         if (wait->count() > 0) {
+            // Room past the deadline is no room: local budgets never give it, but Redis's wait
+            // is reckoned a round trip before it arrives, and a server may answer anything.
+            // Compared as durations: now + wait may pass the clock's range.
+            if (now >= deadline_ || *wait > deadline_ - now)
+                return end(errc::rate_budget_exhausted, "the rate budget has no room before the call's deadline");
             waiting_for_budget_ = true;
             return wait_until(now + *wait);
         }

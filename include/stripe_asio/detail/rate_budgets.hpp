@@ -63,6 +63,12 @@ public:
     /// A request goes at `at` (no earlier than earliest(now)).
     void take(clock::time_point at, clock::time_point now) noexcept { tat_ = std::max(tat_, at) + interval(now); }
 
+    /// A request goes at `at` by room given elsewhere (Redis): the next room here comes at least
+    /// one interval after it, but such requests never push it further. A client's share of a
+    /// shared budget is thus not stacked on top of Redis's room, nor left owing for every request
+    /// Redis let through when Redis goes away.
+    void count(clock::time_point at, clock::time_point now) noexcept { tat_ = std::max(tat_, at + interval(now)); }
+
     /// A 429 named this budget: its rate is multiplied by `factor`, from the rate now in force,
     /// once per cut_window, and never below a tenth of the configured rate: the calls already
     /// in flight when Stripe said no answer 429 together, and a budget cut to nothing would
@@ -147,12 +153,28 @@ public:
     /// has already passed is not the budget's to refuse: its next step ends it.)
     decision reserve(std::size_t endpoint, clock::time_point now, clock::time_point deadline) noexcept {
         if (!enabled_) return {};
-        paced_budget& ep = endpoints_[endpoint < endpoints_.size() ? endpoint : shared_endpoint];
-        auto at = std::max(account_.earliest(now), ep.earliest(now));
+        auto at = earliest(endpoint, now);
         if (at > now && at > deadline) return {false, at - now};
-        account_.take(at, now);
-        ep.take(at, now);
+        take(endpoint, at, now);
         return {true, at - now};
+    }
+
+    /// The earliest time both the account's budget and the endpoint's have room (now when off).
+    clock::time_point earliest(std::size_t endpoint, clock::time_point now) const noexcept {
+        if (!enabled_) return now;
+        return std::max(account_.earliest(now), budget_of(endpoint).earliest(now));
+    }
+    /// A request goes at `at`, no earlier than earliest(): both budgets take it.
+    void take(std::size_t endpoint, clock::time_point at, clock::time_point now) noexcept {
+        if (!enabled_) return;
+        account_.take(at, now);
+        budget_of(endpoint).take(at, now);
+    }
+    /// A request goes at `at` by room given elsewhere: both budgets count it (paced_budget::count).
+    void count(std::size_t endpoint, clock::time_point at, clock::time_point now) noexcept {
+        if (!enabled_) return;
+        account_.count(at, now);
+        budget_of(endpoint).count(at, now);
     }
 
     /// A 429 said which budget Stripe found spent: that one backs off.
@@ -180,6 +202,12 @@ private:
     /// A budget for a limit of `per_second`, paced under it by the headroom.
     paced_budget paced(double per_second) const noexcept {
         return paced_budget(per_second * std::clamp(cfg_.headroom, 0.01, 1.0), cfg_.burst, cfg_.recovery_per_second);
+    }
+    paced_budget& budget_of(std::size_t endpoint) noexcept {
+        return endpoints_[endpoint < endpoints_.size() ? endpoint : shared_endpoint];
+    }
+    const paced_budget& budget_of(std::size_t endpoint) const noexcept {
+        return endpoints_[endpoint < endpoints_.size() ? endpoint : shared_endpoint];
     }
 
     bool enabled_;

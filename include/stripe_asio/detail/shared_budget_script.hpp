@@ -11,6 +11,7 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -96,15 +97,26 @@ inline bool is_noscript(const resp_value& v) noexcept {
     return v.is_error() && std::string_view(v.text).starts_with("NOSCRIPT");
 }
 
-/// The script's answer, or nullopt for anything else Redis may send (an error, a wrong shape,
-/// a negative wait): the caller treats that as Redis being unusable for this reservation.
-inline std::optional<shared_reservation> read_reservation(const resp_value& v) noexcept {
+/// The longest wait a question carries (a year stands for "no limit"), and the longest a
+/// refusal reports: a clock duration in nanoseconds holds it many times over, so no answer can
+/// overflow on its way to the call's timer.
+inline constexpr std::int64_t longest_wait_us = std::int64_t(86'400) * 1'000'000 * 365;
+
+/// The script's answer to a question that carried `max_wait_us`, or nullopt for anything the
+/// script cannot have answered: an error, a wrong shape, a negative wait, a grant whose wait
+/// passes `max_wait_us` or a refusal whose wait does not. The caller treats that as Redis being
+/// unusable for this reservation. A refusal's wait (only reported) is cut to longest_wait_us.
+inline std::optional<shared_reservation> read_reservation(const resp_value& v, std::int64_t max_wait_us) noexcept {
     using kind = resp_value::kind;
     if (v.type != kind::array || v.elements.size() != 2) return std::nullopt;
     const resp_value &flag = v.elements[0], &wait = v.elements[1];
     if (flag.type != kind::integer || wait.type != kind::integer) return std::nullopt;
     if ((flag.integer != 0 && flag.integer != 1) || wait.integer < 0) return std::nullopt;
-    return shared_reservation{flag.integer == 1, std::chrono::microseconds(wait.integer)};
+    const bool granted = flag.integer == 1;
+    max_wait_us = std::clamp<std::int64_t>(max_wait_us, 0, longest_wait_us);
+    if (granted != (wait.integer <= max_wait_us)) return std::nullopt;
+    return shared_reservation{granted,
+                              std::chrono::microseconds(std::min<std::int64_t>(wait.integer, longest_wait_us))};
 }
 
 } // namespace stripe_asio::detail

@@ -31,6 +31,7 @@ inline void carry_out(call_state& call, call_action next);
 inline void reserve_budget(call_state& call);
 inline void budget_decided(call_state& call, rate_budgets::decision room, clock_type::time_point now);
 inline void take_connection(call_state& call);
+inline void pace_then_take_connection(call_state& call);
 inline void on_queue_waited(call_state& call, const boost::system::error_code&, std::size_t);
 inline void use_slot(call_state& call, connection* conn);
 inline void on_woken(call_state& call, const boost::system::error_code&, std::size_t);
@@ -91,7 +92,7 @@ inline void carry_out(call_state& call, call_action next) {
     call_machine& m = call.machine;
     switch (next) {
     case call_action::reserve_budget: reserve_budget(call); return;
-    case call_action::take_connection: take_connection(call); return;
+    case call_action::take_connection: pace_then_take_connection(call); return;
     case call_action::wait: wait_until(call, m.wake_at(), &on_woken); return;
     case call_action::wait_in_queue: wait_until(call, m.deadline(), &on_queue_waited); return;
     case call_action::send_request: send_request(call); return;
@@ -145,11 +146,13 @@ inline clock_type::time_point budget_limit(client_impl& c, call_state& call, clo
     return limit;
 }
 
-/// Takes room from budgets kept in this process: the client's own, or its share of a shared one.
-inline void reserve_from(call_state& call, rate_budgets& budgets) {
+/// Takes room from the budgets kept in this process: the client's own, or its share of a shared
+/// one (charged to the full budget as it goes: pace_then_take_connection).
+inline void reserve_locally(call_state& call) {
     client_impl& c = *call.client;
     auto now = clock_type::now();
     std::size_t endpoint = endpoint_budget_of(c, call);
+    rate_budgets& budgets = c.fallback_share ? *c.fallback_share : c.budgets;
     budget_decided(call, budgets.reserve(endpoint, now, budget_limit(c, call, now)), now);
 }
 
@@ -162,36 +165,56 @@ inline void reserve_budget(call_state& call) {
     call.status = 0;
     call.should_retry.reset();
     call.replayed = false;
+    call.paced = false;
     if (!c.budgets.enabled()) {
         carry_out(call, call.machine.budget_reserved(clock_type::duration::zero(), {}));
         return;
     }
-    if (!c.fallback_share) return reserve_from(call, c.budgets);
+    if (!c.fallback_share) return reserve_locally(call);
 #ifdef STRIPE_ASIO_WITH_REDIS
     auto now = clock_type::now();
     if (c.shared && ask_shared_budget(call, endpoint_budget_of(c, call), now, budget_limit(c, call, now))) return;
 #endif
     bump(c.counters.shared_fallbacks);
-    reserve_from(call, *c.fallback_share);
+    reserve_locally(call);
 }
 
-/// The budgets' answer: room after `room.wait`, or (refused) none before the call's limit.
+/// The budgets' answer: room after `room.wait`, or (refused) none before the call's limit. The
+/// call machine has the last word: room past the deadline is none either.
 inline void budget_decided(call_state& call, rate_budgets::decision room, clock_type::time_point now) {
     client_impl& c = *call.client;
-    if (!room.granted) {
+    call_action next = call.machine.budget_reserved(room.granted ? std::optional(room.wait) : std::nullopt, now);
+    if (next == call_action::complete && call.machine.error() == errc::rate_budget_exhausted) {
         bump(c.counters.budget_refusals);
         auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(room.wait).count();
         call.failure().rate_budget_wait = decltype(diagnostics::rate_budget_wait)(static_cast<std::uint32_t>(
             std::clamp<std::int64_t>(wait_ms, 0, std::numeric_limits<std::uint32_t>::max())));
-        carry_out(call, call.machine.budget_reserved(std::nullopt, now));
-        return;
-    }
-    if (room.wait.count() > 0) {
+    } else if (next == call_action::wait) {
         bump(c.counters.rate_limited);
         bump(c.counters.budget_waiters);
         call.counted_budget_wait = true;
     }
-    carry_out(call, call.machine.budget_reserved(room.wait, now));
+    carry_out(call, next);
+}
+
+/// With a shared budget, every request is charged to the client's full budget as it is about to
+/// go, whoever gave its room (Redis or the local share), and waits when that budget has none
+/// yet: one process never sends faster than its full budget allows, whatever Redis answers and
+/// however calls alternate between Redis and the share. Charged when the request goes rather
+/// than when its room was given: Redis's answers come back out of order across connections,
+/// and a budget of one time point paces only requests taken in the order they go. Room a few
+/// milliseconds off is taken as now: an honest Redis's requests arrive with that much jitter,
+/// and should not each wait twice; the budget's time point still moves a full interval, so the
+/// rate over any longer span is kept.
+inline void pace_then_take_connection(call_state& call) {
+    constexpr std::chrono::milliseconds jitter{2};
+    client_impl& c = *call.client;
+    if (!c.fallback_share || call.paced) return take_connection(call);
+    call.paced = true;
+    auto now = clock_type::now();
+    rate_budgets::decision room = c.budgets.reserve(call.endpoint, now, call.machine.deadline());
+    if (room.granted && room.wait <= jitter) return take_connection(call);
+    budget_decided(call, room, now); // take_connection after the wait, or no room before the deadline
 }
 
 /// The wait for the rate budget or for backoff ended (or was cut short).

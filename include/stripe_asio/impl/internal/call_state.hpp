@@ -110,6 +110,7 @@ public:
     bool replayed : 1 = false;
     bool conn_reusable : 1 = false; ///< its connection may serve another request
     bool counted_budget_wait : 1 = false; ///< counted in the client's budget_waiters now
+    bool paced : 1 = false; ///< this attempt is charged to the full budget (pace_then_take_connection)
     // What to send, and how the call began (here, beside the packed fields, not padded apart).
     bool has_body = true; ///< POST: Content-Type and Content-Length, even for an empty body
     bool wants_key = true;

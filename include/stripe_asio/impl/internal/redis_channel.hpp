@@ -3,18 +3,20 @@
 // lookup, TCP, TLS for rediss://, then AUTH and SELECT as the URL asks), and after any failure (a refused
 // connection, a lost one, an answer later than the command timeout) it fails every command in
 // flight, waits a backoff that doubles from reconnect_min to reconnect_max, and connects again,
-// until closed. A command sent while it is not connected fails at once: the caller decides what
-// to do without Redis (the shared budget falls back to a local share). The one exception is the
-// first connection attempt: commands sent before it ends wait for it, and go out once it is
-// made (or fail with its error), so a client just made asks Redis rather than falling back.
-// Every handler runs on the channel's executor, never inside send() or close(): a reply's
-// handler is called as the reply is read (no hop through the executor's queue), a failure's is
-// posted. Needs hiredis (STRIPE_ASIO_WITH_REDIS). Engine-only.
+// until closed; only a connection that answered a command starts the backoff again from
+// reconnect_min (detail/reconnect_backoff.hpp). A command sent while it is not connected fails
+// at once: the caller decides what to do without Redis (the shared budget falls back to a local
+// share). The one exception is the first connection attempt: commands sent before it ends wait
+// for it, and go out once it is made (or fail with its error), so a client just made asks Redis
+// rather than falling back. Every handler runs on the channel's executor, never inside send() or
+// close(): a reply's handler is called as the reply is read (no hop through the executor's
+// queue), a failure's is posted. Needs hiredis (STRIPE_ASIO_WITH_REDIS). Engine-only.
 #ifndef STRIPE_ASIO_IMPL_INTERNAL_REDIS_CHANNEL_HPP
 #define STRIPE_ASIO_IMPL_INTERNAL_REDIS_CHANNEL_HPP
 
 #include <stripe_asio/detail/redis_url.hpp>
 #include <stripe_asio/detail/block_cache.hpp>
+#include <stripe_asio/detail/reconnect_backoff.hpp>
 #include <stripe_asio/detail/redis_reply_handler.hpp>
 #include <stripe_asio/detail/resp.hpp>
 
@@ -67,7 +69,8 @@ public:
                   std::shared_ptr<boost::asio::ssl::context> tls = nullptr,
                   std::atomic<std::uint64_t>* up_gauge = nullptr, std::shared_ptr<void> owner = nullptr)
         : owner_(std::move(owner)), ex_(std::move(ex)), ep_(std::move(ep)), t_(t), tls_context_(std::move(tls)),
-          up_gauge_(up_gauge), deadline_(ex_), pause_(ex_), reading_over_(ex_) {}
+          up_gauge_(up_gauge), deadline_(ex_), pause_(ex_), reading_over_(ex_),
+          backoff_(t_.reconnect_min, t_.reconnect_max) {}
 
     /// Connects, and keeps connecting after failures, until close(). Call once.
     void start() { boost::asio::co_spawn(ex_, run(shared_from_this()), boost::asio::detached); }
@@ -216,6 +219,7 @@ private:
     void on_reply(resp_value v) {
         ++counters_.replies;
         if (queue_.empty() || !queue_.front().written) return fail_connection(boost::asio::error::invalid_argument);
+        backoff_.answered();
         pending& p = queue_.front();
         if (--p.replies > 0) return;
         reply_handler h = std::move(p.handler);
@@ -297,14 +301,12 @@ private:
 
     static boost::asio::awaitable<void> run(std::shared_ptr<redis_channel> self) {
         namespace asio = boost::asio;
-        auto backoff = self->t_.reconnect_min;
         while (!self->closed_) {
             self->reader_ = resp_reader();
             boost::system::error_code ec = co_await self->connect();
             self->starting_ = false; // what waited for it goes out now, or fails below
             if (!ec && !self->closed_) {
                 ++self->counters_.connects;
-                backoff = self->t_.reconnect_min;
                 self->set_ready(true);
                 self->write_queued();
                 // Replies are read by plain completions (below), which cost no allocation; this
@@ -315,9 +317,8 @@ private:
             }
             self->fail_connection(ec ? ec : asio::error::connection_reset);
             if (self->closed_) break;
-            self->pause_.expires_after(backoff);
+            self->pause_.expires_after(self->backoff_.pause());
             co_await self->pause_.async_wait(asio::as_tuple(asio::use_awaitable));
-            backoff = std::min(backoff * 2, self->t_.reconnect_max);
         }
     }
 
@@ -359,6 +360,7 @@ private:
     std::string out_; ///< the bytes of the write in progress
     std::string staged_; ///< the bytes of the commands not yet written
     counters counters_;
+    reconnect_backoff backoff_; ///< answered() by a reply; a connection's end takes a pause()
     std::string last_error_;
     std::uint64_t generation_ = 0; ///< moves on with every failed connection
     std::size_t written_ = 0; ///< commands at the queue's front already written

@@ -182,7 +182,7 @@ inline bool send_question(call_state& call, const ticket_hold& ticket, bool load
                 } catch (const std::bad_alloc&) { // no memory to ask again: no answer, the local share
                 }
             }
-            if (auto room = ec ? std::nullopt : read_reservation(answer)) {
+            if (auto room = ec ? std::nullopt : read_reservation(answer, ticket->max_wait_us)) {
                 ticket->answered = true;
                 ticket->granted = room->granted;
                 ticket->wait = room->wait;
@@ -202,9 +202,8 @@ inline bool ask_shared_budget(call_state& call, std::size_t endpoint, clock_type
     ticket->call = &call;
     ticket->endpoint = endpoint;
     using us = std::chrono::microseconds;
-    constexpr std::int64_t longest = std::int64_t(86'400) * 1'000'000 * 365; // a year: "no limit"
     ticket->max_wait_us =
-        limit <= now ? 0 : std::min<std::int64_t>(longest, std::chrono::duration_cast<us>(limit - now).count());
+        limit <= now ? 0 : std::min<std::int64_t>(longest_wait_us, std::chrono::duration_cast<us>(limit - now).count());
     // A question held for a first connection waits for it too (its attempt is bounded by
     // connect_timeout), then for the answer.
     auto patience = c.cfg.shared_budget.command_timeout;
@@ -221,10 +220,12 @@ inline bool ask_shared_budget(call_state& call, std::size_t endpoint, clock_type
     return true;
 }
 
-inline void reserve_from(call_state& call, rate_budgets& budgets);
+inline void reserve_locally(call_state& call);
 
 /// The answer came (the handler cut the wait short), or the wait for it ended: go on with
-/// Redis's room, or take room from the local share.
+/// Redis's room, or take room from the local share. An answer the script cannot have given to
+/// this question (read_reservation) counts as no answer. Redis's room is counted in the local
+/// share (rate_budgets::count), and charged to the full budget as the request goes.
 inline void on_shared_answer(call_state& call, const boost::system::error_code&, std::size_t) {
     client_impl& c = *call.client;
     ticket_hold ticket = ticket_hold::adopt(std::exchange(call.ticket, nullptr));
@@ -235,11 +236,15 @@ inline void on_shared_answer(call_state& call, const boost::system::error_code&,
     if (!ticket->answered) {
         bump(c.counters.shared_failures);
         bump(c.counters.shared_fallbacks);
-        return reserve_from(call, *c.fallback_share);
+        return reserve_locally(call);
     }
-    if (ticket->granted) bump(c.counters.shared_reserved); // a refusal counts as one (budget_refusals)
-    rate_budgets::decision room{ticket->granted, std::chrono::duration_cast<clock_type::duration>(ticket->wait)};
-    budget_decided(call, room, clock_type::now());
+    // At most longest_wait_us (read_reservation): no overflow on the way to nanoseconds.
+    auto wait = std::chrono::duration_cast<clock_type::duration>(ticket->wait);
+    auto now = clock_type::now();
+    if (!ticket->granted) return budget_decided(call, {false, wait}, now); // counted in budget_refusals
+    bump(c.counters.shared_reserved);
+    c.fallback_share->count(ticket->endpoint, now + wait, now);
+    budget_decided(call, {true, wait}, now);
 }
 
 } // namespace stripe_asio::detail
