@@ -44,7 +44,10 @@ constexpr std::string_view usage_text =
     "                       or close, close-mid-headers, truncate, garbage, oversize, hang,\n"
     "                       reset, duplicate, trailing-garbage (the extra bytes in the answer's\n"
     "                       write), duplicate-separate, trailing-garbage-separate (in a write\n"
-    "                       of their own)\n"
+    "                       of their own), duplicate-nokey-late (a copy without the key, 40 ms\n"
+    "                       later), duplicate-nokey-next (the same, held for the connection's\n"
+    "                       next request and sent before its answer), unasked-late,\n"
+    "                       unasked-next (a 402 card_error nobody asked for, likewise)\n"
     "  --random-faults RATE give each login-link call without a scripted fault, with probability\n"
     "                       RATE (0 to 1), a fault drawn uniformly from: 500, 503, 409\n"
     "                       lock_timeout, 429 rate_limit, 429 lock_timeout, 400, 402 (each with\n"
@@ -91,6 +94,15 @@ stripe_asio::testing::fault parse_fault(const std::string& text) {
         fault f = fault::with(text == "duplicate-separate" ? fault::action::duplicate_response
                                                            : fault::action::trailing_garbage);
         f.stray_in_separate_write = true;
+        return f;
+    }
+    if (text == "duplicate-nokey-late" || text == "duplicate-nokey-next" || text == "unasked-late" ||
+        text == "unasked-next") {
+        fault f = fault::with(text.starts_with("duplicate") ? fault::action::duplicate_response
+                                                            : fault::action::unasked_answer);
+        f.stray_without_key = true;
+        if (text.ends_with("late")) f.stray_delay = std::chrono::milliseconds(40);
+        else f.stray_before_next_answer = true;
         return f;
     }
     if (text.size() == 3 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
