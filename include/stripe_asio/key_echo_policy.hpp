@@ -9,8 +9,9 @@ namespace stripe_asio {
 /// (config::key_echo). Stripe echoes it on every such answer; an answer that echoes another key
 /// is refused under every policy. See docs/architecture.md, "An answer is bound to its request".
 enum class key_echo_policy : std::uint8_t {
-    /// Required once the server has echoed a request's key on any answer to this client (the
-    /// default: Stripe, stripe-mock and a proxy that passes headers on all echo).
+    /// Required once the server has echoed a request's key on any answer to this client, except
+    /// on the first answer on a connection opened for the request, which nothing else can have
+    /// answered (the default: Stripe, stripe-mock and a proxy that passes headers on all echo).
     learn,
     /// Required from the first answer on.
     required,

@@ -143,14 +143,16 @@ fake_stripe::options strictly_25() {
     return o;
 }
 
-/// The share of the budget (25/s) the server let through in its first `seconds` whole seconds:
-/// the members start a moment after it, so this errs low.
+/// The share of the budget (25/s) the server let through in its whole seconds 1 to `seconds` - 1.
+/// Its first second is left out: the members start some time into it (a sanitizer's start-up
+/// and the first TLS handshakes take a good part of it), which says nothing of the pacing. The
+/// 429s are counted over every second, the first included.
 double budget_used(const fake_stripe& server, int seconds) {
     auto per_second = server.admitted_per_second();
     std::uint64_t admitted = 0;
-    for (std::size_t i = 0; i < per_second.size() && i < static_cast<std::size_t>(seconds); ++i)
+    for (std::size_t i = 1; i < per_second.size() && i < static_cast<std::size_t>(seconds); ++i)
         admitted += per_second[i];
-    return static_cast<double>(admitted) / (25.0 * seconds);
+    return static_cast<double>(admitted) / (25.0 * (seconds - 1));
 }
 
 } // namespace
@@ -176,7 +178,7 @@ TEST_CASE("fleet: 4 processes x 2 clients started together share 25/s through Re
 
 TEST_CASE("fleet: one process with its local budget alone: no 429 and 85 % of the budget used") {
     fake_stripe server(strictly_25());
-    constexpr int seconds = 4;
+    constexpr int seconds = 5;
     auto total = run_fleet(server, "", seconds, 1, 1);
     double used = budget_used(server, seconds);
     MESSAGE("local: ok=" << total["ok"] << " rate_limited=" << total["rate_limited"] << " budget used=" << used * 100

@@ -573,9 +573,38 @@ TEST_CASE("an answer without the key, from a server that has echoed keys, is not
                 CHECK(client.stats().answers_refused == 1);
             } else { // told not to expect the echo: HTTP/1.1 has no other way to tell
                 CHECK(client.stats().answers_refused == 0);
+                if (r.name.starts_with("a login link")) expect_own_link(second, server, 1);
+                else expect_error(second, {errc::card_error}); // the stray 402, taken as its answer
             }
         }
     }
+}
+
+TEST_CASE("a server that repeats its Request-Ids (as a mock may) is served after one new connection") {
+    answer_options constant_id;
+    constant_id.request_id = "req_123";
+    const std::string own = R"({"id":"acct_1AskedAccount7","object":"account"})";
+    hostile_server server(keep_alive(pki().good(), respond(200, "OK", own, constant_id)));
+    asio::io_context ioc;
+    auto cfg = with_retries(config_for(server));
+    stripe_asio::client client(ioc, cfg);
+    for (int call = 0; call < 4; ++call) {
+        CAPTURE(call);
+        stripe_asio::error_code ec = errc::api_error;
+        stripe_asio::diagnostics diag;
+        client.request(stripe_asio::http_method::get, "/v1/accounts/acct_1AskedAccount7", {}, {},
+                       [&](stripe_asio::error_code e, stripe_asio::diagnostics d, stripe_asio::json_response) {
+                           ec = e;
+                           diag = std::move(d);
+                       });
+        ioc.restart();
+        ioc.run_for(bound_for(cfg) + 1s);
+        CHECK_MESSAGE(!ec, diag.to_string());
+    }
+    // The second call's answer repeated the first's id on a reused connection: refused once, and
+    // the new connection's first answer, which can't be a copy, showed the ids repeat.
+    CHECK(client.stats().answers_refused == 1);
+    CHECK(server.connections_accepted() == 2);
 }
 
 TEST_CASE("an answer to a GET about another object than the one asked for is not the request's") {

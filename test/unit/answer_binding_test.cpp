@@ -13,19 +13,52 @@ using stripe_asio::detail::recent_request_ids;
 
 namespace {
 
-answer_marks keyed(std::string_view sent, std::string_view echoed, std::string_view request_id) {
-    return answer_marks{sent, echoed, request_id};
+/// An answer on a reused connection (what most of these are about), or on a new one.
+answer_marks keyed(std::string_view sent, std::string_view echoed, std::string_view request_id,
+                   bool first_on_connection = false) {
+    return answer_marks{sent, echoed, request_id, first_on_connection};
 }
 
 } // namespace
 
 TEST_SUITE("unit") {
 
-TEST_CASE("answer binding: another request's key is refused under every policy") {
+TEST_CASE("answer binding: another request's key is refused under every policy, a key to a keyless request too") {
     for (auto policy : {key_echo_policy::learn, key_echo_policy::required, key_echo_policy::ignored}) {
         answer_binding b(policy);
         CHECK(b.judge(keyed("key-bob", "key-alice", "req_2")) != nullptr);
+        CHECK(b.judge(keyed("", "key-alice", "req_3")) != nullptr); // a GET's answer with a key
+        CHECK(b.judge(keyed("key-bob", "key-alice", "req_4", true)) != nullptr);
     }
+}
+
+TEST_CASE("answer binding (learn): a new connection's first answer without the key is the request's") {
+    answer_binding b;
+    CHECK(b.judge(keyed("key-1", "key-1", "req_1")) == nullptr);
+    CHECK(b.expects_echo());
+    // An error a server makes before its idempotency layer, on a connection opened for it.
+    CHECK(b.judge(keyed("key-2", "", "req_2", true)) == nullptr);
+    CHECK(b.expects_echo()); // still expected on reused connections
+    CHECK(b.judge(keyed("key-3", "", "req_3")) != nullptr);
+    // required means required.
+    answer_binding strict(key_echo_policy::required);
+    CHECK(strict.judge(keyed("key-1", "", "req_1", true)) != nullptr);
+}
+
+TEST_CASE("answer binding: a server that repeats its Request-Ids (a mock) is told by a new connection's first "
+          "answer") {
+    answer_binding b;
+    CHECK(b.judge(keyed("", "", "req_123", true)) == nullptr);
+    CHECK(b.ids_unique());
+    // Reused connection: could be a copy, so refused (the request goes again on a new one).
+    CHECK(b.judge(keyed("", "", "req_123")) != nullptr);
+    // A new connection's first answer can't be a copy: the server repeats its ids.
+    CHECK(b.judge(keyed("", "", "req_123", true)) == nullptr);
+    CHECK_FALSE(b.ids_unique());
+    CHECK(b.judge(keyed("", "", "req_123")) == nullptr);
+    // Keys still bind.
+    CHECK(b.judge(keyed("key-1", "key-1", "req_123")) == nullptr);
+    CHECK(b.judge(keyed("key-2", "", "req_123")) != nullptr);
 }
 
 TEST_CASE("answer binding (learn): a missing key is accepted until the server has echoed one, then refused") {

@@ -9,6 +9,9 @@
 //   lacks the key is not this request's either.
 // - Stripe's `Request-Id` is unique per request: an answer repeating a recent answer's id is a
 //   copy, unless it echoes this request's own key (then it is this request's own answer, replayed).
+//   A server that repeats its ids (a mock) shows it on a new connection's first answer, which
+//   can't be a copy; from then on ids tell nothing.
+// - An answer to a request without a key must carry none.
 // - An answer to a request without a key (GET, DELETE) that names an object must name the one the
 //   request's path asked for.
 // What HTTP/1.1 cannot rule out: an answer with neither key nor Request-Id, or a server that
@@ -57,6 +60,9 @@ struct answer_marks {
     std::string_view sent_key; ///< the request's Idempotency-Key; empty: it sent none
     std::string_view echoed_key; ///< the answer's Idempotency-Key field, or empty
     std::string_view request_id; ///< the answer's Request-Id field, or empty
+    /// The request was the first on a connection opened for it: nothing was sent on it before,
+    /// so nothing that arrives first can be a copy or an answer to another request.
+    bool first_on_connection = false;
 };
 
 /// One client's judge of answers: what it learned of the server, and the answers it accepted.
@@ -66,21 +72,25 @@ public:
 
     /// Null when the answer is the request's (then it is remembered), else why it is not.
     const char* judge(const answer_marks& a) noexcept {
-        bool bound_by_key = false;
-        if (!a.sent_key.empty()) {
-            if (!a.echoed_key.empty()) {
-                if (a.echoed_key != a.sent_key)
-                    return "the answer's Idempotency-Key is another request's: the connection was out of step";
-                bound_by_key = true;
-                if (policy_ == key_echo_policy::learn) server_echoes_ = true;
-            } else if (expects_echo()) {
-                return "the answer does not echo the request's Idempotency-Key, which this server echoes: "
-                       "the connection was out of step";
-            }
-        }
+        // A key on the answer that is not the request's: another request's answer, whatever
+        // the policy (a request without a key gets no key back).
+        if (!a.echoed_key.empty() && a.echoed_key != a.sent_key)
+            return "the answer's Idempotency-Key is another request's: the connection was out of step";
+        const bool bound_by_key = !a.sent_key.empty() && !a.echoed_key.empty();
+        if (bound_by_key && policy_ == key_echo_policy::learn) server_echoes_ = true;
+        // Without the echo, from a server that echoes. The first answer on a new connection is
+        // the request's all the same (learn): a server may leave the key off some answers of
+        // its own (an error made before its idempotency layer), and it is asked again there.
+        if (!a.sent_key.empty() && a.echoed_key.empty() && expects_echo() &&
+            !(a.first_on_connection && policy_ == key_echo_policy::learn))
+            return "the answer does not echo the request's Idempotency-Key, which this server echoes: "
+                   "the connection was out of step";
         if (!a.request_id.empty()) {
-            if (!bound_by_key && recent_.contains(a.request_id))
-                return "the answer repeats an earlier answer's Request-Id: a copy, not this request's answer";
+            if (!bound_by_key && ids_unique_ && recent_.contains(a.request_id)) {
+                if (!a.first_on_connection)
+                    return "the answer repeats an earlier answer's Request-Id: a copy, not this request's answer";
+                ids_unique_ = false; // a server that repeats its ids (a mock): the rule can't tell copies
+            }
             recent_.remember(a.request_id);
         }
         return nullptr;
@@ -90,10 +100,14 @@ public:
     bool expects_echo() const noexcept {
         return policy_ == key_echo_policy::required || (policy_ == key_echo_policy::learn && server_echoes_);
     }
+    /// Whether a repeated Request-Id still marks a copy (false once the server repeated one on a
+    /// new connection's first answer).
+    bool ids_unique() const noexcept { return ids_unique_; }
 
 private:
     key_echo_policy policy_;
     bool server_echoes_ = false; ///< an answer has echoed its request's key (learn)
+    bool ids_unique_ = true;
     recent_request_ids recent_;
 };
 

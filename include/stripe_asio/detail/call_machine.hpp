@@ -333,6 +333,7 @@ public:
     unsigned attempts() const noexcept { return attempts_; }
     bool stale_resent() const noexcept { return stale_resent_; }
     attempt_report& report() noexcept { return report_; }
+    const attempt_report& report() const noexcept { return report_; }
     error_code error() const noexcept { return end_ec_; }
     const char* why() const noexcept { return end_why_; }
 

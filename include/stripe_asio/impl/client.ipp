@@ -427,6 +427,7 @@ inline const char* refusal_of(client_impl& c, const call_state& call, const resp
     marks.sent_key = call.idempotency_key.view();
     marks.echoed_key = res.field("Idempotency-Key");
     marks.request_id = res.field("Request-Id");
+    marks.first_on_connection = !call.machine.report().reused;
     if (const char* why = c.binding.judge(marks)) return why;
     if (!call.wants_key && res.status() / 100 == 2) {
         std::string_view asked = asked_object_id(call.target.view());

@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #include <unistd.h>
@@ -70,8 +71,7 @@ int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const 
 struct fake_stripe::impl::connection {
     connection(impl& server, std::uint64_t id, tcp::socket socket)
         : id(id), stream(std::move(socket), server.ssl), idle_timer(stream.get_executor()),
-          delay_timer(stream.get_executor()), stray_timer(stream.get_executor()),
-          write_done(stream.get_executor()) {}
+          delay_timer(stream.get_executor()), write_done(stream.get_executor()) {}
 
     /// An abortive close: SO_LINGER 0 makes the kernel send RST instead of FIN.
     void reset() {
@@ -82,8 +82,8 @@ struct fake_stripe::impl::connection {
         stream.next_layer().close(ignored);
         idle_timer.cancel();
         delay_timer.cancel();
-        stray_timer.cancel();
         write_done.cancel();
+        for (auto* t : stray_timers) t->cancel();
     }
 
     /// Plain TCP close (no close_notify): pending operations finish with an error.
@@ -95,7 +95,17 @@ struct fake_stripe::impl::connection {
         stream.next_layer().close(ignored);
         idle_timer.cancel();
         delay_timer.cancel();
-        stray_timer.cancel();
+        write_done.cancel();
+        for (auto* t : stray_timers) t->cancel();
+    }
+
+    /// A write begins: later writes wait until end_write(), so two never interleave.
+    void begin_write() {
+        writing = true;
+        write_done.expires_at(std::chrono::steady_clock::time_point::max());
+    }
+    void end_write() {
+        writing = false;
         write_done.cancel();
     }
 
@@ -103,9 +113,9 @@ struct fake_stripe::impl::connection {
     beast::ssl_stream<tcp::socket> stream;
     asio::steady_timer idle_timer;
     asio::steady_timer delay_timer;
-    asio::steady_timer stray_timer; // a stray sent after stray_delay
-    asio::steady_timer write_done; // wakes a write waiting for the one in progress (a late stray)
+    asio::steady_timer write_done; // set while a write is in progress; cancelled when it ends
     bool writing = false; // a write is in progress: the next waits, so two never interleave
+    std::set<asio::steady_timer*> stray_timers; // the waits of late strays, for close()
     std::string held_stray; // stray_before_next_answer: sent just before the next answer
     beast::flat_buffer buffer;
     std::optional<http::request_parser<http::string_body>> parser;
@@ -343,31 +353,33 @@ asio::awaitable<void> fake_stripe::impl::converse(const std::shared_ptr<connecti
 }
 
 asio::awaitable<void> fake_stripe::impl::wait_to_write(connection& c) {
-    while (c.writing && !c.closed) {
-        c.write_done.expires_at(std::chrono::steady_clock::time_point::max());
-        co_await c.write_done.async_wait(nothrow);
-    }
+    while (c.writing && !c.closed) co_await c.write_done.async_wait(nothrow);
 }
 
 asio::awaitable<void> fake_stripe::impl::send_stray_later(std::shared_ptr<connection> self, std::string stray,
                                                           std::chrono::milliseconds after) {
     connection& c = *self;
-    c.stray_timer.expires_after(after);
-    co_await c.stray_timer.async_wait(nothrow);
+    if (c.closed) co_return;
+    asio::steady_timer wait(c.stream.get_executor(), after); // each late stray its own
+    struct listed { // in close()'s reach while it exists, also when the frame is destroyed unfinished
+        std::set<asio::steady_timer*>& timers;
+        asio::steady_timer* timer;
+        ~listed() { timers.erase(timer); }
+    } listing{c.stray_timers, &wait};
+    c.stray_timers.insert(&wait);
+    co_await wait.async_wait(nothrow);
     co_await wait_to_write(c);
     if (c.closed) co_return;
-    c.writing = true;
+    c.begin_write();
     co_await asio::async_write(c.stream, asio::buffer(stray), nothrow);
-    c.writing = false;
-    c.write_done.cancel();
+    c.end_write();
 }
 
 asio::awaitable<bool> fake_stripe::impl::send(connection& c) {
     co_await wait_to_write(c);
-    c.writing = true;
+    c.begin_write();
     auto [ec, n] = co_await asio::async_write(c.stream, asio::buffer(c.out), nothrow);
-    c.writing = false;
-    c.write_done.cancel();
+    c.end_write();
     c.sent = n;
     // An oversized answer should not pin megabytes to a long-lived connection.
     if (c.out.capacity() > 1024 * 1024) {
