@@ -19,6 +19,7 @@
 #ifndef STRIPE_ASIO_DETAIL_ANSWER_BINDING_HPP
 #define STRIPE_ASIO_DETAIL_ANSWER_BINDING_HPP
 
+#include <stripe_asio/detail/stripe_id.hpp>
 #include <stripe_asio/key_echo_policy.hpp>
 
 #include <array>
@@ -112,23 +113,12 @@ private:
 };
 
 /// The object a keyless request's path names (its last segment, when that is a Stripe id such as
-/// acct_1Nv0FGQ9RKHgCVdK), or empty. A Stripe id is a lowercase prefix, '_', then a part with a
-/// digit or a capital letter: resource names (login_links, external_accounts) have neither.
+/// acct_1Nv0FGQ9RKHgCVdK: is_stripe_id), or empty.
 inline std::string_view asked_object_id(std::string_view target) noexcept {
     target = target.substr(0, target.find('?'));
     const std::size_t slash = target.rfind('/');
     const std::string_view last = slash == target.npos ? target : target.substr(slash + 1);
-    const std::size_t underscore = last.find('_');
-    if (underscore == last.npos || underscore == 0) return {};
-    for (char ch : last.substr(0, underscore))
-        if (ch < 'a' || ch > 'z') return {};
-    bool random_part = false;
-    for (char ch : last.substr(underscore + 1)) {
-        const bool lower = ch >= 'a' && ch <= 'z', upper = ch >= 'A' && ch <= 'Z', digit = ch >= '0' && ch <= '9';
-        if (!(lower || upper || digit || ch == '_')) return {};
-        random_part = random_part || upper || digit;
-    }
-    return random_part ? last : std::string_view{};
+    return is_stripe_id(last) ? last : std::string_view{};
 }
 
 } // namespace stripe_asio::detail

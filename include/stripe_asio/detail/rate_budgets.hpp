@@ -7,6 +7,7 @@
 #ifndef STRIPE_ASIO_DETAIL_RATE_BUDGETS_HPP
 #define STRIPE_ASIO_DETAIL_RATE_BUDGETS_HPP
 
+#include <stripe_asio/detail/stripe_id.hpp>
 #include <stripe_asio/rate_budget_config.hpp>
 #include <stripe_asio/rate_limit_reason.hpp>
 
@@ -242,23 +243,8 @@ inline std::string endpoint_name(std::string_view method, std::string_view path)
         if (end == std::string_view::npos) end = path.size();
         std::string_view segment = path.substr(i, end - i); // with its leading '/'
         std::string_view text = segment.substr(segment.empty() || segment[0] != '/' ? 0 : 1);
-        // A Stripe id: a lowercase prefix, '_', then a suffix of letters, digits and '_' with a
-        // digit or a capital in it, or long (acct_1032D82eZvKYlo2C, cs_test_a1B2c3,
-        // sub_sched_1Mr3); "login_links" and "payment_intents" are names, not ids. Ids of
-        // another form (a coupon's code) name endpoints of their own, within the bounded table.
-        std::size_t underscore = text.find('_');
-        bool id = false;
-        if (underscore != std::string_view::npos && underscore > 0 && underscore + 1 < text.size()) {
-            std::string_view prefix = text.substr(0, underscore), suffix = text.substr(underscore + 1);
-            bool prefix_ok = std::all_of(prefix.begin(), prefix.end(), [](char c) { return c >= 'a' && c <= 'z'; });
-            bool suffix_alnum = std::all_of(suffix.begin(), suffix.end(), [](char c) {
-                return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-            });
-            bool suffix_marked = std::any_of(suffix.begin(), suffix.end(),
-                                             [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); });
-            id = prefix_ok && suffix_alnum && (suffix_marked || suffix.size() >= 14);
-        }
-        if (id) {
+        // Ids of another form (a coupon's code) name endpoints of their own, within the bounded table.
+        if (is_stripe_id(text)) {
             out += '/';
             out += text.substr(0, 5) == "acct_" ? ":account" : ":id";
         } else {
