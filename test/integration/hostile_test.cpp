@@ -508,8 +508,9 @@ TEST_CASE("bytes after an answer never become the answer to the next call") {
     SUBCASE("(d) the old answer again, sent after the next request arrives") {
         // From a server that echoes keys (the copy has the first request's key) and from one
         // that never does (the copy is told by its Request-Id).
-        for (auto [retries, echoes] : {std::pair{false, true}, std::pair{true, true}, std::pair{false, false},
-                                       std::pair{true, false}}) {
+        for (auto both : {std::pair{false, true}, std::pair{true, true}, std::pair{false, false},
+                          std::pair{true, false}}) {
+            const bool retries = both.first, echoes = both.second; // named, not bound: CAPTURE takes them
             CAPTURE(retries);
             CAPTURE(echoes);
             answer_options options;
